@@ -1,0 +1,50 @@
+"""ipay_links: an asyncio client for InstantPay's Payout Link List API."""
+
+import logging
+
+from ._retry import RetryPolicy
+from .client import DEFAULT_BASE_URL, Client
+from .credentials import Credentials
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    IpayError,
+    RateLimitError,
+    ResponseFormatError,
+    ServiceUnavailableError,
+    TransportError,
+)
+from .models import ContactDetails, LinkStatus, Page, PageMeta, PayoutLink
+from .pagination import Checkpoint, LinkWalk, PageWalk, WalkStats
+from .protocol import DEFAULT_PER_PAGE, MAX_PER_PAGE, Query
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_PER_PAGE",
+    "MAX_PER_PAGE",
+    "ApiError",
+    "AuthenticationError",
+    "Checkpoint",
+    "Client",
+    "ContactDetails",
+    "Credentials",
+    "IpayError",
+    "LinkStatus",
+    "LinkWalk",
+    "Page",
+    "PageMeta",
+    "PageWalk",
+    "PayoutLink",
+    "Query",
+    "RateLimitError",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "ServiceUnavailableError",
+    "TransportError",
+    "WalkStats",
+    "__version__",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,5 @@
+"""``python -m ipay_links``: the ``ipay-links`` command."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,308 @@
+"""The async client: the only module that imports aiohttp."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import backoff
+
+from . import protocol
+from ._retry import RetryPolicy, RetryState
+from .credentials import Credentials
+from .errors import ApiError, IpayError, ResponseFormatError, TransportError
+from .models import LinkStatus, Page
+from .pagination import LinkWalk, PageWalk
+from .protocol import DEFAULT_PER_PAGE, Query, Request
+
+__all__ = ["DEFAULT_BASE_URL", "Client"]
+
+DEFAULT_BASE_URL = "https://api.instantpay.in"
+DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
+DEFAULT_RETRY = RetryPolicy()
+
+logger = logging.getLogger("ipay_links")
+
+Statuses = LinkStatus | str | Iterable[LinkStatus | str] | None
+
+
+def _positive_seconds(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+class Client:
+    """An asyncio client for InstantPay's Payout Link List API.
+
+    One client is meant to be shared for an application's lifetime, by any number
+    of concurrent tasks. It creates its own ``aiohttp.ClientSession`` unless one is
+    given, and closes only what it created: use ``async with Client(...)`` or
+    ``await client.aclose()``.
+
+    Each page request is retried by ``retry`` (``None`` sends each request once);
+    each attempt is bounded by ``connect_timeout`` and ``read_timeout`` (seconds
+    without a byte from the server). Answers over ``max_response_size`` bytes are
+    refused.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy or None, not {type(retry).__name__}")
+        if isinstance(max_response_size, bool) or not isinstance(max_response_size, int):
+            raise TypeError("max_response_size must be an int")
+        if max_response_size < 1:
+            raise ValueError(f"max_response_size must be positive, got {max_response_size}")
+        self._credentials = credentials
+        self._base_url = protocol.check_base_url(base_url)
+        self._session = session
+        self._owns_session = session is None
+        self._retry = retry
+        self._connect_timeout = _positive_seconds("connect_timeout", connect_timeout)
+        self._read_timeout = _positive_seconds("read_timeout", read_timeout)
+        self._max_response_size = max_response_size
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Client {self._base_url} credentials={self._credentials!r} {state}>"
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> Client:
+        self._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session if this client created it. Closing twice is fine."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    async def fetch_page(
+        self,
+        page: int = 1,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        status: Statuses = None,
+        contact: str | None = None,
+        link_id: str | None = None,
+    ) -> Page:
+        """Fetch one page of payout links; arguments are checked before anything is sent."""
+        query = protocol.make_query(
+            per_page=per_page, status=status, contact=contact, link_id=link_id
+        )
+        protocol.check_page(page)
+        self._check_open()
+        return await self._fetch(query, page)
+
+    def iter_pages(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        status: Statuses = None,
+        contact: str | None = None,
+        link_id: str | None = None,
+        start_page: int = 1,
+        concurrency: int = 1,
+    ) -> PageWalk:
+        """Walk the pages from ``start_page`` on, as the server's meta says (:class:`PageWalk`)."""
+        query = protocol.make_query(
+            per_page=per_page, status=status, contact=contact, link_id=link_id
+        )
+        self._check_open()
+        return PageWalk(self._fetch, query, start_page=start_page, concurrency=concurrency)
+
+    def iter_links(
+        self,
+        *,
+        per_page: int = DEFAULT_PER_PAGE,
+        status: Statuses = None,
+        contact: str | None = None,
+        link_id: str | None = None,
+        start_page: int = 1,
+        concurrency: int = 1,
+        max_items: int | None = None,
+    ) -> LinkWalk:
+        """Walk every payout link, page after page; see :class:`LinkWalk`."""
+        pages = self.iter_pages(
+            per_page=per_page,
+            status=status,
+            contact=contact,
+            link_id=link_id,
+            start_page=start_page,
+            concurrency=concurrency,
+        )
+        return LinkWalk(pages, max_items=max_items)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this Client is closed; create a new one")
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        self._check_open()
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def _fetch(self, query: Query, page: int) -> Page:
+        """Fetch page ``page`` of an already checked query, with retries."""
+        request = protocol.build_request(self._credentials, query, page)
+        policy = self._retry
+        if policy is None:
+            return await self._attempt(request, page, 1, None)
+        state = RetryState(policy)
+
+        async def attempt() -> Page:
+            state.attempts += 1
+            return await self._attempt(request, page, state.attempts, state.remaining())
+
+        def on_backoff(details: Any) -> None:
+            error: IpayError = details["exception"]
+            logger.warning(
+                "retrying page %d in %.2f s after attempt %d failed: %s",
+                page,
+                details["wait"],
+                details["tries"],
+                error,
+            )
+
+        def on_giveup(details: Any) -> None:
+            details["exception"].attempts = details["tries"]
+
+        retrying = backoff.on_exception(
+            state.waits,
+            IpayError,
+            max_tries=policy.max_tries,
+            max_time=None,
+            jitter=None,
+            giveup=state.give_up,
+            on_backoff=on_backoff,
+            on_giveup=on_giveup,
+            logger=None,
+        )(attempt)
+        return await retrying()
+
+    async def _attempt(
+        self, request: Request, page: int, number: int, time_left: float | None
+    ) -> Page:
+        started = time.perf_counter()
+        http_status: int | None = None
+        outcome = "?"
+        ipay_uuid: str | None = None
+        try:
+            http_status, headers, body = await self._send(request, time_left)
+            result = protocol.read_response(http_status, headers, body, page=page)
+            outcome, ipay_uuid = "TXN", result.ipay_uuid
+            return result
+        except ApiError as error:
+            outcome, ipay_uuid = error.statuscode or "-", error.ipay_uuid
+            raise
+        except IpayError as error:
+            outcome = type(error).__name__
+            raise
+        finally:
+            logger.debug(
+                "%s %s page=%d attempt=%d http_status=%s statuscode=%s ipay_uuid=%s "
+                "elapsed_ms=%.1f",
+                request.method,
+                request.path,
+                page,
+                number,
+                http_status,
+                outcome,
+                ipay_uuid,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    async def _send(
+        self, request: Request, time_left: float | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """The one I/O seam: send ``request``, return ``(status, headers, body)``.
+
+        aiohttp's exceptions carry the request headers (the secret among them), so
+        each one is replaced by a TransportError built from text, raised outside the
+        ``except`` block so that no ``__context__`` keeps the original alive.
+        """
+        session = self._get_session()
+        timeout = aiohttp.ClientTimeout(
+            total=time_left, sock_connect=self._connect_timeout, sock_read=self._read_timeout
+        )
+        try:
+            async with session.request(
+                request.method,
+                self._base_url + request.path,
+                headers=request.headers,
+                data=request.body,
+                allow_redirects=False,
+                timeout=timeout,
+            ) as response:
+                body = await self._read_body(response)
+                return response.status, response.headers, body
+        except TimeoutError:
+            error = TransportError("the request timed out")
+        except aiohttp.ClientSSLError as exc:
+            error = TransportError(f"TLS failure: {exc.__class__.__name__}", retryable=False)
+        except aiohttp.ClientPayloadError:
+            error = TransportError("the answer was cut short before its end")
+        except (aiohttp.ClientError, OSError) as exc:
+            error = TransportError(f"{exc.__class__.__name__}: {_describe(exc)}")
+        raise error
+
+    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        limit = self._max_response_size
+        length = response.content_length
+        if length is not None and length > limit:
+            raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ResponseFormatError:
+    return ResponseFormatError(f"the answer is larger than max_response_size ({limit} bytes)")
+
+
+def _describe(exc: BaseException) -> str:
+    # str() of aiohttp's connection errors names the host and the OS error; their
+    # repr() and request_info carry the headers, which are never used here.
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status} {exc.message}"
+    return str(exc) or "no detail"

@@ -1,0 +1,77 @@
+"""InstantPay credentials: validated once, and never shown."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+
+import attrs
+
+__all__ = ["Credentials"]
+
+# Characters that would split or end an HTTP header value.
+_FORBIDDEN = ("\r", "\n", "\0")
+ENV_VARIABLES = {
+    "client_id": "IPAY_CLIENT_ID",
+    "client_secret": "IPAY_CLIENT_SECRET",
+    "endpoint_ip": "IPAY_ENDPOINT_IP",
+}
+
+
+def _header_safe(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    # The value is never echoed: it may be the secret.
+    if not isinstance(value, str):
+        raise TypeError(f"{attribute.name} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{attribute.name} is empty")
+    if any(char in value for char in _FORBIDDEN):
+        raise ValueError(f"{attribute.name} contains a CR, LF or NUL character")
+
+
+def _ip_address(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"endpoint_ip {value!r} is not an IPv4 or IPv6 address") from None
+
+
+def _masked(value: str) -> str:
+    return value[:4] + "…" if len(value) > 8 else "…"
+
+
+@attrs.frozen(repr=False)
+class Credentials:
+    """The four ``X-Ipay-*`` header values InstantPay asks for on every call.
+
+    ``endpoint_ip`` is the end customer's IP address (``X-Ipay-Endpoint-Ip``);
+    ``auth_code`` is documented as always ``"1"``. The secret appears in no
+    ``repr()``, ``str()`` or error message.
+    """
+
+    client_id: str = attrs.field(validator=_header_safe)
+    client_secret: str = attrs.field(validator=_header_safe)
+    endpoint_ip: str = attrs.field(validator=[_header_safe, _ip_address])
+    auth_code: str = attrs.field(default="1", validator=_header_safe)
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(client_id={_masked(self.client_id)!r}, client_secret='***', "
+            f"endpoint_ip={self.endpoint_ip!r}, auth_code={self.auth_code!r})"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
+        """Read credentials from the environment.
+
+        ``IPAY_CLIENT_ID``, ``IPAY_CLIENT_SECRET`` and ``IPAY_ENDPOINT_IP`` are required,
+        ``IPAY_AUTH_CODE`` is optional (``"1"``).
+
+        Raises ``ValueError`` naming every required variable that is unset or empty.
+        """
+        env = os.environ if environ is None else environ
+        missing = [name for name in ENV_VARIABLES.values() if not env.get(name)]
+        if missing:
+            raise ValueError(f"missing environment variable(s): {', '.join(missing)}")
+        values = {field: env[name] for field, name in ENV_VARIABLES.items()}
+        return cls(**values, auth_code=env.get("IPAY_AUTH_CODE") or "1")

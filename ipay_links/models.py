@@ -1,0 +1,86 @@
+"""Typed payout links and pages: frozen attrs classes, no I/O and no wire names."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+import attrs
+
+__all__ = [
+    "ContactDetails",
+    "LinkStatus",
+    "Page",
+    "PageMeta",
+    "PayoutLink",
+]
+
+
+class LinkStatus(enum.StrEnum):
+    """The statuses InstantPay documents for a payout link; members equal their strings."""
+
+    ISSUED = "ISSUED"
+    CLAIMED = "CLAIMED"
+    CANCELLED = "CANCELLED"
+    # A claim is in progress.
+    PROCESSING = "PROCESSING"
+    EXPIRED = "EXPIRED"
+
+
+@attrs.frozen
+class ContactDetails:
+    """The payee the link was sent to. Personal data: keep it out of logs."""
+
+    name: str | None = None
+    email: str | None = None
+    mobile: str | None = None
+
+
+@attrs.frozen
+class PayoutLink:
+    """One payout link.
+
+    ``status`` is a :class:`LinkStatus`, or the server's own string for a status
+    this version does not know. ``amount`` is exact rupees and paise.
+    Datetimes are timezone-aware, in Indian time (+05:30).
+    """
+
+    link_id: str
+    status: LinkStatus | str
+    amount: Decimal
+    purpose: str | None = None
+    description: str | None = None
+    contact_details: ContactDetails | None = None
+    reference_no: str | None = None
+    order_id: str | None = None
+    url: str | None = None
+    qr_url: str | None = None
+    payment_modes: tuple[str, ...] = ()
+    verify_bene: bool | None = None
+    activated_at: datetime | None = None
+    expired_at: datetime | None = None
+
+
+@attrs.frozen
+class PageMeta:
+    """InstantPay's ``meta``: where this page stands in the whole result."""
+
+    total_pages: int
+    current_page: int
+    total_records: int
+    records_on_current_page: int
+    record_from: int | None = None
+    record_to: int | None = None
+
+
+@attrs.frozen
+class Page:
+    """One answer of the list endpoint: its meta, its links and the envelope's details."""
+
+    meta: PageMeta
+    records: Sequence[PayoutLink]
+    ipay_uuid: str | None = None
+    timestamp: datetime | None = None
+    environment: str | None = None

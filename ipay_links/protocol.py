@@ -1,0 +1,285 @@
+"""Sans-I/O InstantPay protocol: build a list request, read an answer into a Page or an error.
+
+Nothing here imports aiohttp: every status mapping is tested without a network.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from . import _codec
+from .credentials import Credentials
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    RateLimitError,
+    ResponseFormatError,
+    ServiceUnavailableError,
+)
+from .models import LinkStatus, Page, PageMeta
+
+__all__ = [
+    "DEFAULT_PER_PAGE",
+    "LIST_PATH",
+    "MAX_PER_PAGE",
+    "Query",
+    "Request",
+    "build_request",
+    "check_base_url",
+    "check_page",
+    "check_positive",
+    "make_query",
+    "next_page",
+    "read_response",
+]
+
+LIST_PATH = "/payments/payout/link/list"
+# InstantPay documents no default or maximum page size, and its own page size
+# wins anyway (see PageMeta). These are ours: a page of 1,000 links is ~0.5 MB.
+DEFAULT_PER_PAGE = 100
+MAX_PER_PAGE = 1000
+USER_AGENT = "ipay-links"
+
+# Status codes by family, from instantpay-facts.md (InstantPay's error-code page).
+AUTH_CODES = frozenset({"IAC", "IAT", "UAD", "AAB", "OUI", "IUA", "CNL", "KYC", "VCI"})
+TRANSIENT_CODES = frozenset({"SPD", "SPE", "ISE", "IPE", "TSU", "SNA", "USM"})
+PERMANENT_CODES = frozenset({"RPI", "IRT", "IEC"})
+NO_RECORD_FOUND = "no record found"
+
+
+@attrs.frozen
+class Query:
+    """What a walk asks for, besides the page number: filters and the page size asked for."""
+
+    per_page: int = DEFAULT_PER_PAGE
+    status: tuple[str, ...] | None = None
+    contact: str | None = None
+    link_id: str | None = None
+
+
+@attrs.frozen
+class Request:
+    """One HTTP request, ready for any transport."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    body: bytes
+
+
+def check_positive(name: str, value: object) -> int:
+    """Return ``value`` if it is an int of 1 or more, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return value
+
+
+def check_page(page: object) -> int:
+    """Return ``page`` if it is a page number (1 or more), else raise."""
+    return check_positive("page", page)
+
+
+def _statuses(status: LinkStatus | str | Iterable[LinkStatus | str]) -> tuple[str, ...]:
+    items = [status] if isinstance(status, str) else list(status)
+    if not items:
+        raise ValueError("status is empty: pass None for every status, or at least one status")
+    known = {member.value for member in LinkStatus}
+    for item in items:
+        if not isinstance(item, str):
+            raise TypeError(f"status must be LinkStatus or str, not {type(item).__name__}")
+        if item not in known:
+            raise ValueError(f"unknown status {item!r}; expected one of {', '.join(sorted(known))}")
+    return tuple(dict.fromkeys(str(LinkStatus(item).value) for item in items))
+
+
+def _filter_text(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} is empty: pass None to leave the filter out")
+    return value
+
+
+def make_query(
+    *,
+    per_page: int = DEFAULT_PER_PAGE,
+    status: LinkStatus | str | Iterable[LinkStatus | str] | None = None,
+    contact: str | None = None,
+    link_id: str | None = None,
+) -> Query:
+    """Check every argument of a list call and return the :class:`Query`, or raise."""
+    check_positive("per_page", per_page)
+    if per_page > MAX_PER_PAGE:
+        raise ValueError(f"per_page must be at most {MAX_PER_PAGE}, got {per_page}")
+    return Query(
+        per_page=per_page,
+        status=None if status is None else _statuses(status),
+        contact=_filter_text("contact", contact),
+        link_id=_filter_text("link_id", link_id),
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(base_url: str) -> str:
+    """Return ``base_url`` without its trailing slash; refuse all but https and loopback http."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"base_url must be an https:// URL, got {base_url!r}")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"base_url {base_url!r} is plain http to a non-loopback host: the secret "
+            "would travel unencrypted; use https://"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("base_url must not carry a query, a fragment or user info")
+    return base_url.rstrip("/")
+
+
+def build_request(credentials: Credentials, query: Query, page: int) -> Request:
+    """The GET with a JSON body that InstantPay's reference page shows."""
+    filters: dict[str, Any] = {}
+    if query.status is not None:
+        filters["status"] = list(query.status)
+    if query.contact is not None:
+        filters["contact"] = query.contact
+    if query.link_id is not None:
+        filters["linkId"] = query.link_id
+    # The reference sends both pagination values as strings.
+    payload: dict[str, Any] = {
+        "pagination": {"pageNumber": str(page), "recordsPerPage": str(query.per_page)}
+    }
+    if filters:
+        payload = {"filters": filters, **payload}
+    headers = {
+        "X-Ipay-Auth-Code": credentials.auth_code,
+        "X-Ipay-Client-Id": credentials.client_id,
+        "X-Ipay-Client-Secret": credentials.client_secret,
+        "X-Ipay-Endpoint-Ip": credentials.endpoint_ip,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return Request(method="GET", path=LIST_PATH, headers=headers, body=body)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds the server asks us to wait, from ``retry-after-ms`` or ``Retry-After``."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    if (millis := lowered.get("retry-after-ms")) is not None:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    return max(seconds, 0.0) if seconds == seconds else None  # NaN is no answer
+
+
+def _error_class(statuscode: str | None, http_status: int) -> type[ApiError]:
+    if http_status == 429:
+        return RateLimitError
+    if statuscode in AUTH_CODES:
+        return AuthenticationError
+    if statuscode in TRANSIENT_CODES:
+        return ServiceUnavailableError
+    if statuscode in PERMANENT_CODES:
+        return ApiError
+    # No code, the catch-all ERR, or a code we do not know: the HTTP status decides.
+    if http_status >= 500 or http_status == 408:
+        return ServiceUnavailableError
+    if http_status in (401, 403):
+        return AuthenticationError
+    return ApiError
+
+
+def _envelope(body: bytes) -> dict[str, Any] | None:
+    try:
+        document = _codec.decode_json(body)
+    except ResponseFormatError:
+        return None
+    if isinstance(document, dict) and isinstance(document.get("statuscode"), str):
+        return document
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, page: int) -> Page:
+    """Turn one answer into a :class:`Page`, or raise the typed error it stands for."""
+    if 300 <= http_status < 400:
+        raise ApiError(
+            "InstantPay answered with a redirect, which is never followed", http_status=http_status
+        )
+    envelope = _envelope(body)
+    retry_after = parse_retry_after(headers) if http_status in (429, 503) else None
+    if envelope is None:
+        if 200 <= http_status < 300:
+            _codec.decode_json(body)  # raises the precise JSON error, if that is the problem
+            raise ResponseFormatError(f"page {page}: the answer is not an InstantPay envelope")
+        raise _error_class(None, http_status)(
+            "the answer is not an InstantPay envelope",
+            http_status=http_status,
+            retry_after=retry_after,
+        )
+    statuscode: str = envelope["statuscode"]
+    message = _text(envelope.get("status")) or "(no message)"
+    ipay_uuid = _text(envelope.get("ipay_uuid"))
+    if statuscode == "TXN" and 200 <= http_status < 300:
+        return _codec.structure_page(envelope.get("data"), envelope, page=page)
+    if statuscode == "ERR" and message.strip().lower() == NO_RECORD_FOUND:
+        return _empty_page(envelope, page)
+    raise _error_class(statuscode, http_status)(
+        message,
+        statuscode=statuscode,
+        ipay_uuid=ipay_uuid,
+        http_status=http_status,
+        retry_after=retry_after,
+    )
+
+
+def _empty_page(envelope: Mapping[str, Any], page: int) -> Page:
+    meta = PageMeta(total_pages=0, current_page=page, total_records=0, records_on_current_page=0)
+    return Page(meta=meta, records=(), **_codec.envelope_details(envelope))
+
+
+def next_page(requested: int, page: Page) -> int | None:
+    """The page number to ask for after ``requested``, or ``None`` when the walk is over.
+
+    The server's own ``meta`` decides, re-read on every page: its page size wins
+    over the one asked for, and ``totalPages`` may grow while a walk runs.
+    """
+    if not page.records or requested >= page.meta.total_pages:
+        return None
+    return requested + 1

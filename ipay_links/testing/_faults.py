@@ -1,0 +1,134 @@
+"""Faults the simulator can serve instead of (or around) InstantPay's normal answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from ._simulator import SeenRequest
+
+__all__ = ["Fault"]
+
+_HTML_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    "</body>\r\n</html>\r\n"
+)
+
+
+@attrs.frozen
+class Fault:
+    """One scripted misbehaviour; build it with the class methods and pass it to ``inject``."""
+
+    kind: str
+    http_status: int = 200
+    headers: dict[str, str] = attrs.field(factory=dict)
+    body: bytes = b""
+    seconds: float = 0.0
+    statuscode: str | None = None
+    message: str = ""
+    size: int = 0
+
+    @classmethod
+    def status(cls, http_status: int, body: str = "") -> Fault:
+        """A bare HTTP status with a plain-text body and no InstantPay envelope."""
+        return cls("status", http_status=http_status, body=body.encode())
+
+    @classmethod
+    def html(cls, http_status: int = 502) -> Fault:
+        """A gateway's HTML error page (nginx's 502 by default)."""
+        return cls("html", http_status=http_status, body=_HTML_502.encode())
+
+    @classmethod
+    def envelope(cls, statuscode: str, message: str = "", http_status: int = 200) -> Fault:
+        """An InstantPay error envelope with ``statuscode`` (``SPD``, ``IAC``, ...)."""
+        return cls("envelope", http_status=http_status, statuscode=statuscode, message=message)
+
+    @classmethod
+    def rate_limit(
+        cls, retry_after: str | None = "1", *, header: str = "Retry-After", http_status: int = 429
+    ) -> Fault:
+        """HTTP 429 (or ``http_status``) with ``header: retry_after`` (no header if None)."""
+        headers = {} if retry_after is None else {header: retry_after}
+        return cls(
+            "rate_limit", http_status=http_status, headers=headers, body=b"Too Many Requests"
+        )
+
+    @classmethod
+    def truncate(cls) -> Fault:
+        """The normal answer, cut off halfway: Content-Length promises more than is sent."""
+        return cls("truncate")
+
+    @classmethod
+    def reset(cls) -> Fault:
+        """The connection is dropped before any answer is sent."""
+        return cls("reset")
+
+    @classmethod
+    def hang(cls, seconds: float) -> Fault:
+        """Accept the request, then say nothing for ``seconds`` before the normal answer."""
+        return cls("hang", seconds=seconds)
+
+    @classmethod
+    def garbage(cls) -> Fault:
+        """HTTP 200 with a body that is not JSON."""
+        return cls("garbage", body=b'{"statuscode": "TXN", "data": {"meta": ')
+
+    @classmethod
+    def redirect(cls, location: str, http_status: int = 302) -> Fault:
+        """A redirect to ``location`` (another origin, say)."""
+        return cls("redirect", http_status=http_status, headers={"Location": location})
+
+    @classmethod
+    def oversized(cls, size: int) -> Fault:
+        """The normal answer padded with an extra field to about ``size`` bytes."""
+        return cls("oversized", size=size)
+
+    async def respond(
+        self,
+        request: web.Request,
+        seen: SeenRequest,
+        http_status: int,
+        envelope: dict[str, Any],
+    ) -> web.StreamResponse:
+        """Serve this fault for ``request``, whose normal answer would be ``envelope``."""
+        seen.http_status = self.http_status
+        if self.kind == "hang":
+            await asyncio.sleep(self.seconds)
+            seen.http_status, seen.statuscode = http_status, envelope["statuscode"]
+            return web.json_response(envelope, status=http_status)
+        if self.kind == "envelope":
+            seen.statuscode = self.statuscode
+            envelope = envelope | {
+                "statuscode": self.statuscode,
+                "status": self.message,
+                "data": None,
+            }
+            return web.json_response(envelope, status=self.http_status)
+        if self.kind == "oversized":
+            padded = envelope | {"padding": "x" * self.size}
+            return web.json_response(padded, status=http_status)
+        if self.kind in ("truncate", "reset"):
+            return await self._cut(request, json.dumps(envelope).encode())
+        content_type = "text/html" if self.kind == "html" else "text/plain"
+        return web.Response(
+            status=self.http_status, headers=self.headers, body=self.body, content_type=content_type
+        )
+
+    async def _cut(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        transport = request.transport
+        if self.kind == "reset" or transport is None:
+            if transport is not None:
+                transport.abort()
+            raise asyncio.CancelledError  # aiohttp ends the handler quietly
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2])
+        transport.abort()
+        return response

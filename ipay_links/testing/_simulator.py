@@ -1,0 +1,270 @@
+"""An InstantPay stand-in on aiohttp.web: the list endpoint, its envelope, and scripted faults."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from .._codec import IST
+from ..credentials import Credentials
+from ..protocol import LIST_PATH
+from ._data import generate_links
+from ._faults import Fault
+
+__all__ = ["SIMULATOR_CREDENTIALS", "SeenRequest", "Simulator"]
+
+# Made-up credentials the simulator accepts by default; printing them is harmless.
+SIMULATOR_CREDENTIALS = Credentials(
+    client_id="simulator-client-id",
+    client_secret="simulator-client-secret",  # noqa: S106  # made up, accepted only here
+    endpoint_ip="127.0.0.1",
+)
+
+
+@attrs.define
+class SeenRequest:
+    """One request as the simulator received it, for tests to assert on."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = attrs.field(repr=False)
+    raw_body: bytes = attrs.field(repr=False)
+    body: Any = attrs.field(repr=False)
+    page: int | None = None
+    per_page: int | None = None
+    http_status: int | None = None
+    statuscode: str | None = None
+    fault: str | None = None
+
+
+class _BadRequest(Exception):
+    """The request breaks InstantPay's documented contract: answered with RPI."""
+
+
+def _number(value: object, name: str, default: int) -> int:
+    if value is None:
+        return default
+    text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not text.isdigit() or int(text) < 1:
+        raise _BadRequest(f"pagination.{name} must be a positive whole number")
+    return int(text)
+
+
+def _contact_matches(link: Mapping[str, Any], contact: str) -> bool:
+    details = link.get("contactDetails") or {}
+    wanted = contact.strip().lower()
+    return any(str(details.get(key) or "").lower() == wanted for key in ("name", "email", "mobile"))
+
+
+class Simulator:
+    """A faithful stand-in for InstantPay's Payout Link List endpoint.
+
+    ``links`` is a count (a deterministic data set is generated from ``seed``) or
+    a list of links in wire form, newest first. The server pages by the size
+    asked for (``default_page_size`` when none is), capped at ``max_page_size``
+    when set, as the real server does. Requests with other credentials get an
+    ``IAC`` envelope. Every request is kept in :attr:`requests`; faults queued
+    with :meth:`inject` are served one per request, in order.
+    """
+
+    def __init__(
+        self,
+        links: int | list[dict[str, Any]] = 100,
+        *,
+        seed: int = 0,
+        credentials: Credentials = SIMULATOR_CREDENTIALS,
+        default_page_size: int = 10,
+        max_page_size: int | None = None,
+        latency: float = 0.0,
+        environment: str = "SANDBOX",
+    ) -> None:
+        self.links: list[dict[str, Any]] = (
+            generate_links(links, seed=seed) if isinstance(links, int) else list(links)
+        )
+        self.credentials = credentials
+        self.default_page_size = default_page_size
+        self.max_page_size = max_page_size
+        self.latency = latency
+        self.environment = environment
+        self.requests: list[SeenRequest] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.url: str | None = None
+        self._faults: deque[Fault] = deque()
+
+    # -- scripting -------------------------------------------------------------------
+
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        """Serve ``fault`` to each of the next ``times`` requests (after those queued before)."""
+        self._faults.extend([fault] * times)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def pending_faults(self) -> int:
+        return len(self._faults)
+
+    # -- serving ---------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        """The aiohttp application, for ``aiohttp.test_utils.TestServer`` or your own runner."""
+        app = web.Application()
+        app.router.add_route("*", LIST_PATH, self._handle)
+        return app
+
+    @asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Run on ``host:port`` (a free port by default) and yield the base URL."""
+        runner = web.AppRunner(
+            self.make_app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port)
+            await site.start()
+            bound_host, bound_port = runner.addresses[0][:2]
+            self.url = f"http://{bound_host}:{bound_port}"
+            yield self.url
+        finally:
+            self.url = None
+            await runner.cleanup()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        seen = SeenRequest(
+            method=request.method,
+            path=request.path,
+            headers=dict(request.headers),
+            raw_body=raw,
+            body=None,
+        )
+        self.requests.append(seen)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            http_status, envelope = self.answer(request.method, request.headers, raw, seen)
+            if self._faults:
+                fault = self._faults.popleft()
+                seen.fault = fault.kind
+                return await fault.respond(request, seen, http_status, envelope)
+            seen.http_status, seen.statuscode = http_status, envelope["statuscode"]
+            return web.Response(
+                status=http_status, body=json.dumps(envelope), content_type="application/json"
+            )
+        finally:
+            self.in_flight -= 1
+
+    # -- InstantPay's behaviour --------------------------------------------------------
+
+    def answer(
+        self,
+        method: str,
+        headers: Mapping[str, str],
+        raw: bytes,
+        seen: SeenRequest | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """The (HTTP status, envelope) InstantPay would send for this request."""
+        if not self._authorised(headers):
+            return 200, self.envelope("IAC", "Invalid dealer credentials")
+        try:
+            if method != "GET":
+                raise _BadRequest(f"{method} is not allowed here; use GET")
+            query = self._parse(headers, raw, seen)
+        except _BadRequest as exc:
+            return 200, self.envelope("RPI", f"Request parameters invalid: {exc}")
+        return 200, self._page(*query)
+
+    def _authorised(self, headers: Mapping[str, str]) -> bool:
+        expected = self.credentials
+        return (
+            headers.get("X-Ipay-Auth-Code") == expected.auth_code
+            and headers.get("X-Ipay-Client-Id") == expected.client_id
+            and secrets.compare_digest(
+                headers.get("X-Ipay-Client-Secret", "").encode(), expected.client_secret.encode()
+            )
+        )
+
+    def _parse(
+        self, headers: Mapping[str, str], raw: bytes, seen: SeenRequest | None
+    ) -> tuple[dict[str, Any], int, int]:
+        if not headers.get("X-Ipay-Endpoint-Ip"):
+            raise _BadRequest("X-Ipay-Endpoint-Ip is missing")
+        if raw and not headers.get("Content-Type", "").startswith("application/json"):
+            raise _BadRequest("the body must be sent as application/json")
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            raise _BadRequest("the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise _BadRequest("the body is not a JSON object")
+        filters = body.get("filters") or {}
+        pagination = body.get("pagination") or {}
+        if not isinstance(filters, dict) or not isinstance(pagination, dict):
+            raise _BadRequest("filters and pagination must be objects")
+        page = _number(pagination.get("pageNumber"), "pageNumber", 1)
+        per_page = _number(
+            pagination.get("recordsPerPage"), "recordsPerPage", self.default_page_size
+        )
+        if seen is not None:
+            seen.body, seen.page, seen.per_page = body, page, per_page
+        if self.max_page_size is not None:
+            per_page = min(per_page, self.max_page_size)
+        return filters, page, per_page
+
+    def matching(self, filters: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The links a query's filters select, newest first."""
+        links = self.links
+        status = filters.get("status")
+        if status:
+            wanted = {status} if isinstance(status, str) else set(status)
+            links = [link for link in links if link["status"] in wanted]
+        if contact := filters.get("contact"):
+            links = [link for link in links if _contact_matches(link, str(contact))]
+        if link_id := filters.get("linkId"):
+            links = [link for link in links if link["linkId"] == link_id]
+        return links
+
+    def _page(self, filters: Mapping[str, Any], page: int, per_page: int) -> dict[str, Any]:
+        links = self.matching(filters)
+        start = (page - 1) * per_page
+        records = links[start : start + per_page]
+        if not records:
+            return self.envelope("ERR", "No Record Found")
+        meta = {
+            "totalPages": -(-len(links) // per_page),
+            "currentPage": page,
+            "totalRecords": len(links),
+            "recordsOnCurrentPage": len(records),
+            "recordFrom": start + 1,
+            "recordTo": start + len(records),
+        }
+        return self.envelope("TXN", "Transaction Successful", {"meta": meta, "records": records})
+
+    def envelope(self, statuscode: str, message: str, data: Any = None) -> dict[str, Any]:
+        """InstantPay's envelope, exactly as the reference page shows it."""
+        return {
+            "statuscode": statuscode,
+            "actcode": None,
+            "status": message,
+            "data": data,
+            "timestamp": datetime.now(IST).strftime("%Y-%m-%d %H:%M:%S"),
+            "ipay_uuid": f"h0009{secrets.token_hex(16)}",
+            "orderid": None,
+            "environment": self.environment,
+            "internalCode": None,
+        }
+
+
+AnswerHook = Callable[[SeenRequest], None]

@@ -1,0 +1,40 @@
+"""Shared fixtures: the simulator on a loopback port and a real client pointed at it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ipay_links as il
+from ipay_links.testing import Simulator
+
+DATA = Path(__file__).parent / "data"
+# Tiny waits keep retry tests fast; the logic is the same as with real delays.
+FAST_RETRY = il.RetryPolicy(max_tries=3, max_time=5.0, base_delay=0.001, max_delay=0.004)
+
+
+def sample_envelope() -> dict[str, Any]:
+    """InstantPay's own sample answer from the endpoint's reference page."""
+    result: dict[str, Any] = json.loads((DATA / "reference_sample.json").read_text())
+    return result
+
+
+@pytest.fixture
+def simulator() -> Simulator:
+    return Simulator(57, seed=7)
+
+
+@pytest.fixture
+async def base_url(simulator: Simulator) -> AsyncIterator[str]:
+    async with simulator.serve() as url:
+        yield url
+
+
+@pytest.fixture
+async def client(simulator: Simulator, base_url: str) -> AsyncIterator[il.Client]:
+    async with il.Client(simulator.credentials, base_url=base_url, retry=FAST_RETRY) as client:
+        yield client
