@@ -49,10 +49,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on which of two equal keys wins: refuse to guess.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise ValueError("an object has the same key twice")
+    return result
+
+
 def decode_json(body: bytes) -> Any:
     """Parse a body as JSON, with every non-integer number as the ``Decimal`` of its text."""
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+        return json.loads(
+            body,
+            parse_float=Decimal,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except (ValueError, RecursionError) as exc:
         reason = type(exc).__name__ if isinstance(exc, RecursionError) else str(exc)
         raise ResponseFormatError(f"the answer is not valid JSON ({reason})") from None

@@ -63,6 +63,7 @@ class ApiError(IpayError):
         ipay_uuid: str | None = None,
         http_status: int | None = None,
         retry_after: float | None = None,
+        retryable: bool | None = None,
     ) -> None:
         code = statuscode or f"HTTP {http_status}"
         super().__init__(f"{code}: {status_message}", ipay_uuid=ipay_uuid)
@@ -70,6 +71,8 @@ class ApiError(IpayError):
         self.status_message = status_message
         self.http_status = http_status
         self.retry_after = retry_after
+        if retryable is not None:
+            self.retryable = retryable
 
     def __repr__(self) -> str:
         return (

@@ -52,6 +52,8 @@ USER_AGENT = "ipay-links"
 AUTH_CODES = frozenset({"IAC", "IAT", "UAD", "AAB", "OUI", "IUA", "CNL", "KYC", "VCI"})
 TRANSIENT_CODES = frozenset({"SPD", "SPE", "ISE", "IPE", "TSU", "SNA", "USM"})
 PERMANENT_CODES = frozenset({"RPI", "IRT", "IEC"})
+# HTTP statuses worth another try when the body carries no code that says otherwise.
+RETRYABLE_HTTP = frozenset({408, 429, 500, 502, 503, 504})
 NO_RECORD_FOUND = "no record found"
 
 
@@ -222,6 +224,12 @@ def _error_class(statuscode: str | None, http_status: int) -> type[ApiError]:
     return ApiError
 
 
+def _retryable(statuscode: str | None, http_status: int) -> bool:
+    if statuscode in AUTH_CODES or statuscode in PERMANENT_CODES:
+        return False
+    return statuscode in TRANSIENT_CODES or http_status in RETRYABLE_HTTP
+
+
 def _envelope(body: bytes) -> dict[str, Any] | None:
     try:
         document = _codec.decode_json(body)
@@ -252,6 +260,7 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
             "the answer is not an InstantPay envelope",
             http_status=http_status,
             retry_after=retry_after,
+            retryable=_retryable(None, http_status),
         )
     statuscode: str = envelope["statuscode"]
     message = _text(envelope.get("status")) or "(no message)"
@@ -266,6 +275,7 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
         ipay_uuid=ipay_uuid,
         http_status=http_status,
         retry_after=retry_after,
+        retryable=_retryable(statuscode, http_status),
     )
 
 

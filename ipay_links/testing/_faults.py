@@ -33,6 +33,7 @@ class Fault:
     statuscode: str | None = None
     message: str = ""
     size: int = 0
+    chunked: bool = False
 
     @classmethod
     def status(cls, http_status: int, body: str = "") -> Fault:
@@ -85,9 +86,13 @@ class Fault:
         return cls("redirect", http_status=http_status, headers={"Location": location})
 
     @classmethod
-    def oversized(cls, size: int) -> Fault:
-        """The normal answer padded with an extra field to about ``size`` bytes."""
-        return cls("oversized", size=size)
+    def oversized(cls, size: int, *, chunked: bool = False) -> Fault:
+        """The normal answer padded with an extra field to about ``size`` bytes.
+
+        With ``chunked`` it is streamed without a Content-Length, so only counting
+        the bytes as they arrive can catch it.
+        """
+        return cls("oversized", size=size, chunked=chunked)
 
     async def respond(
         self,
@@ -111,14 +116,25 @@ class Fault:
             }
             return web.json_response(envelope, status=self.http_status)
         if self.kind == "oversized":
-            padded = envelope | {"padding": "x" * self.size}
-            return web.json_response(padded, status=http_status)
+            padded = json.dumps(envelope | {"padding": "x" * self.size}).encode()
+            if not self.chunked:
+                return web.Response(body=padded, content_type="application/json")
+            return await self._stream(request, padded)
         if self.kind in ("truncate", "reset"):
             return await self._cut(request, json.dumps(envelope).encode())
         content_type = "text/html" if self.kind == "html" else "text/plain"
         return web.Response(
             status=self.http_status, headers=self.headers, body=self.body, content_type=content_type
         )
+
+    async def _stream(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for start in range(0, len(body), 65536):
+            await response.write(body[start : start + 65536])
+        await response.write_eof()
+        return response
 
     async def _cut(self, request: web.Request, body: bytes) -> web.StreamResponse:
         transport = request.transport

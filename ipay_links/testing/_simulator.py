@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import ssl
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -44,6 +46,7 @@ class SeenRequest:
     http_status: int | None = None
     statuscode: str | None = None
     fault: str | None = None
+    received_at: float = attrs.field(factory=time.monotonic)
 
 
 class _BadRequest(Exception):
@@ -100,6 +103,7 @@ class Simulator:
         self.max_in_flight = 0
         self.url: str | None = None
         self._faults: deque[Fault] = deque()
+        self._arrived: asyncio.Event | None = None
 
     # -- scripting -------------------------------------------------------------------
 
@@ -114,6 +118,20 @@ class Simulator:
     def pending_faults(self) -> int:
         return len(self._faults)
 
+    async def wait_for_requests(
+        self,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109  # a test helper must never hang a suite
+    ) -> None:
+        """Wait until the server has received ``count`` requests in all (while serving)."""
+        arrived = self._arrived
+        if arrived is None:
+            raise RuntimeError("the simulator is not serving")
+        async with asyncio.timeout(timeout):
+            while len(self.requests) < count:
+                arrived.clear()
+                await arrived.wait()
+
     # -- serving ---------------------------------------------------------------------
 
     def make_app(self) -> web.Application:
@@ -123,20 +141,27 @@ class Simulator:
         return app
 
     @asynccontextmanager
-    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-        """Run on ``host:port`` (a free port by default) and yield the base URL."""
+    async def serve(
+        self, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+    ) -> AsyncIterator[str]:
+        """Run on ``host:port`` (a free port by default) and yield the base URL.
+
+        With ``ssl_context`` it serves HTTPS, for testing certificate handling.
+        """
         runner = web.AppRunner(
             self.make_app(), handle_signals=False, access_log=None, shutdown_timeout=0.1
         )
         await runner.setup()
         try:
-            site = web.TCPSite(runner, host, port)
+            site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
             await site.start()
             bound_host, bound_port = runner.addresses[0][:2]
-            self.url = f"http://{bound_host}:{bound_port}"
+            scheme = "http" if ssl_context is None else "https"
+            self.url = f"{scheme}://{bound_host}:{bound_port}"
+            self._arrived = asyncio.Event()
             yield self.url
         finally:
-            self.url = None
+            self.url = self._arrived = None
             await runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -149,6 +174,8 @@ class Simulator:
             body=None,
         )
         self.requests.append(seen)
+        if self._arrived is not None:
+            self._arrived.set()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

@@ -1,0 +1,127 @@
+"""The secret never shows and never travels anywhere but to InstantPay's origin."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import traceback
+from typing import Any
+
+import pytest
+
+import ipay_links as il
+from ipay_links.testing import Fault, Simulator
+
+SECRET = "Zq7-SECRET-5f926b8d0240a8c0d287"
+CREDS = il.Credentials("leak-test-client", SECRET, "125.0.0.1")
+POLICY = il.RetryPolicy(max_tries=2, max_time=5.0, base_delay=0.001, max_delay=0.002)
+
+CATALOGUE = [
+    Fault.status(503),
+    Fault.status(400, "bad"),
+    Fault.html(502),
+    Fault.envelope("IAC", "Invalid dealer credentials"),
+    Fault.envelope("SPD", "down"),
+    Fault.envelope("RPI", "bad request"),
+    Fault.rate_limit("0"),
+    Fault.truncate(),
+    Fault.reset(),
+    Fault.hang(5.0),
+    Fault.garbage(),
+    Fault.redirect("https://evil.example/steal"),
+    Fault.oversized(50_000),
+    Fault.oversized(50_000, chunked=True),
+]
+
+
+def everything_about(error: BaseException) -> str:
+    """Every text an error can show: messages, reprs, args, attributes, the whole chain."""
+    texts = []
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [error]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        texts += [str(current), repr(current), repr(current.args), repr(vars(current))]
+        stack += [current.__cause__, current.__context__]
+    formatted = traceback.TracebackException.from_exception(error, capture_locals=True)
+    texts += list(formatted.format(chain=True))
+    return "\n".join(texts)
+
+
+def caught(errors: list[BaseException], call: Any) -> Any:
+    async def run() -> None:
+        try:
+            await call()
+        except il.IpayError as exc:
+            errors.append(exc)
+
+    return run()
+
+
+@pytest.mark.parametrize("fault", CATALOGUE, ids=lambda fault: fault.kind)
+async def test_the_secret_shows_nowhere_across_the_fault_catalogue(
+    fault: Fault, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # every logger: ours, backoff's, aiohttp's, asyncio's
+    simulator = Simulator(12, credentials=CREDS)
+    simulator.inject(fault, times=4)  # two tries; a reset costs two requests a try
+    errors: list[BaseException] = []
+    async with (
+        simulator.serve() as url,
+        il.Client(
+            CREDS, base_url=url, retry=POLICY, read_timeout=0.1, max_response_size=20_000
+        ) as client,
+    ):
+        await caught(errors, lambda: client.fetch_page(per_page=5))
+        assert SECRET not in repr(client)
+    (error,) = errors
+    assert SECRET not in everything_about(error)
+    assert SECRET not in caplog.text
+    for record in caplog.records:
+        assert SECRET not in repr(record.args) and SECRET not in str(record.msg)
+    # The secret did reach the simulator: the check above is not vacuous.
+    assert simulator.requests[0].headers["X-Ipay-Client-Secret"] == SECRET
+
+
+async def test_the_secret_shows_nowhere_when_the_connection_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    errors: list[BaseException] = []
+    async with il.Client(CREDS, base_url=f"http://127.0.0.1:{port}", retry=POLICY) as client:
+        await caught(errors, lambda: client.fetch_page())
+    (error,) = errors
+    assert isinstance(error, il.TransportError)
+    assert SECRET not in everything_about(error)
+    assert SECRET not in caplog.text
+
+
+async def test_transport_errors_keep_no_aiohttp_object_reachable() -> None:
+    simulator = Simulator(5, credentials=CREDS)
+    simulator.inject(Fault.truncate(), times=2)
+    async with simulator.serve() as url, il.Client(CREDS, base_url=url, retry=POLICY) as client:
+        with pytest.raises(il.TransportError) as caught_error:
+            await client.fetch_page()
+    assert caught_error.value.__cause__ is None
+    assert caught_error.value.__context__ is None
+
+
+async def test_a_redirect_is_never_followed_and_the_secret_reaches_no_other_host() -> None:
+    evil = Simulator(5, credentials=CREDS)
+    simulator = Simulator(5, credentials=CREDS)
+    async with evil.serve() as evil_url, simulator.serve() as url:
+        for status in (301, 302, 303, 307, 308):
+            simulator.inject(Fault.redirect(f"{evil_url}/payments/payout/link/list", status))
+        async with il.Client(CREDS, base_url=url, retry=POLICY) as client:
+            for status in (301, 302, 303, 307, 308):
+                with pytest.raises(il.ApiError, match="redirect") as caught_error:
+                    await client.fetch_page()
+                assert caught_error.value.http_status == status
+    assert evil.requests == []
+    assert len(simulator.requests) == 5
