@@ -15,7 +15,7 @@ from .errors import (
     TransportError,
 )
 from .models import ContactDetails, LinkStatus, Page, PageMeta, PayoutLink
-from .pagination import Checkpoint, LinkWalk, PageWalk, WalkStats
+from .pagination import Checkpoint, ConsistencyError, LinkWalk, PageWalk, WalkStats
 from .protocol import DEFAULT_PER_PAGE, MAX_PER_PAGE, Query
 
 __version__ = "0.1.0"
@@ -28,6 +28,7 @@ __all__ = [
     "AuthenticationError",
     "Checkpoint",
     "Client",
+    "ConsistencyError",
     "ContactDetails",
     "Credentials",
     "IpayError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -13,17 +14,20 @@ import backoff
 
 from . import protocol
 from ._retry import RetryPolicy, RetryState
+from ._throttle import Throttle
 from .credentials import Credentials
 from .errors import ApiError, IpayError, ResponseFormatError, TransportError
 from .models import LinkStatus, Page
-from .pagination import LinkWalk, PageWalk
-from .protocol import DEFAULT_PER_PAGE, Query, Request
+from .pagination import Checkpoint, Consistency, LinkWalk, PageWalk
+from .protocol import Query, Request
 
 __all__ = ["DEFAULT_BASE_URL", "Client"]
 
 DEFAULT_BASE_URL = "https://api.instantpay.in"
 DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
 DEFAULT_RETRY = RetryPolicy()
+# retry=None: one try, bounded only by the per-attempt timeouts.
+_SINGLE_TRY = RetryPolicy(max_tries=1, max_time=math.inf)
 
 logger = logging.getLogger("ipay_links")
 
@@ -115,7 +119,7 @@ class Client:
         self,
         page: int = 1,
         *,
-        per_page: int = DEFAULT_PER_PAGE,
+        per_page: int | None = None,
         status: Statuses = None,
         contact: str | None = None,
         link_id: str | None = None,
@@ -131,29 +135,49 @@ class Client:
     def iter_pages(
         self,
         *,
-        per_page: int = DEFAULT_PER_PAGE,
+        per_page: int | None = None,
         status: Statuses = None,
         contact: str | None = None,
         link_id: str | None = None,
         start_page: int = 1,
         concurrency: int = 1,
+        consistency: Consistency = "fast",
+        resume: Checkpoint | None = None,
     ) -> PageWalk:
-        """Walk the pages from ``start_page`` on, as the server's meta says (:class:`PageWalk`)."""
-        query = protocol.make_query(
-            per_page=per_page, status=status, contact=contact, link_id=link_id
-        )
+        """Walk the pages from ``start_page`` on, as the server's meta says (:class:`PageWalk`).
+
+        ``resume`` continues from a walk's :class:`Checkpoint` (its query included):
+        give it instead of the filters and ``start_page``.
+        """
+        if resume is None:
+            query = protocol.make_query(
+                per_page=per_page, status=status, contact=contact, link_id=link_id
+            )
+        else:
+            query = _resumed_query(resume, per_page, status, contact, link_id, start_page)
+            start_page = resume.next_page or 1
         self._check_open()
-        return PageWalk(self._fetch, query, start_page=start_page, concurrency=concurrency)
+        walk = PageWalk(
+            self._fetch,
+            query,
+            start_page=start_page,
+            concurrency=concurrency,
+            consistency=consistency,
+            resume=resume,
+        )
+        return walk
 
     def iter_links(
         self,
         *,
-        per_page: int = DEFAULT_PER_PAGE,
+        per_page: int | None = None,
         status: Statuses = None,
         contact: str | None = None,
         link_id: str | None = None,
         start_page: int = 1,
         concurrency: int = 1,
+        consistency: Consistency = "fast",
+        resume: Checkpoint | None = None,
         max_items: int | None = None,
     ) -> LinkWalk:
         """Walk every payout link, page after page; see :class:`LinkWalk`."""
@@ -164,6 +188,8 @@ class Client:
             link_id=link_id,
             start_page=start_page,
             concurrency=concurrency,
+            consistency=consistency,
+            resume=resume,
         )
         return LinkWalk(pages, max_items=max_items)
 
@@ -177,20 +203,33 @@ class Client:
             self._session = aiohttp.ClientSession()
         return self._session
 
-    async def _fetch(self, query: Query, page: int) -> Page:
-        """Fetch page ``page`` of an already checked query, with retries."""
+    async def _fetch(self, query: Query, page: int, gate: Throttle | None = None) -> Page:
+        """Fetch page ``page`` of an already checked query, with retries.
+
+        Each attempt takes a slot of ``gate`` (a walk's throttle) when one is given.
+        """
         request = protocol.build_request(self._credentials, query, page)
-        policy = self._retry
-        if policy is None:
-            return await self._attempt(request, page, 1, None)
+        policy = self._retry or _SINGLE_TRY
         state = RetryState(policy)
 
         async def attempt() -> Page:
             state.attempts += 1
-            return await self._attempt(request, page, state.attempts, state.remaining())
+            if gate is None:
+                return await self._attempt(request, page, state.attempts, state.remaining())
+            await gate.acquire()
+            error: BaseException | None = None
+            try:
+                return await self._attempt(request, page, state.attempts, state.remaining())
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                gate.release(error)
 
         def on_backoff(details: Any) -> None:
             error: IpayError = details["exception"]
+            if gate is not None:
+                gate.note_retry(error)
             logger.warning(
                 "retrying page %d in %.2f s after attempt %d failed: %s",
                 page,
@@ -258,7 +297,9 @@ class Client:
         """
         session = self._get_session()
         timeout = aiohttp.ClientTimeout(
-            total=time_left, sock_connect=self._connect_timeout, sock_read=self._read_timeout
+            total=None if time_left is None or math.isinf(time_left) else time_left,
+            sock_connect=self._connect_timeout,
+            sock_read=self._read_timeout,
         )
         try:
             async with session.request(
@@ -294,6 +335,26 @@ class Client:
                 raise _too_large(limit)
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _resumed_query(
+    resume: Checkpoint,
+    per_page: int | None,
+    status: Statuses,
+    contact: str | None,
+    link_id: str | None,
+    start_page: int,
+) -> Query:
+    """The checkpoint's query, checked again; refuse filters given beside it."""
+    if not isinstance(resume, Checkpoint):
+        raise TypeError(f"resume must be a Checkpoint, not {type(resume).__name__}")
+    given = (per_page, status, contact, link_id)
+    if any(value is not None for value in given) or start_page != 1:
+        raise ValueError("resume= carries its own query: pass no filters, per_page or start_page")
+    saved = resume.query
+    return protocol.make_query(
+        per_page=saved.per_page, status=saved.status, contact=saved.contact, link_id=saved.link_id
+    )
 
 
 def _too_large(limit: int) -> ResponseFormatError:

@@ -116,12 +116,17 @@ def _filter_text(name: str, value: object) -> str | None:
 
 def make_query(
     *,
-    per_page: int = DEFAULT_PER_PAGE,
+    per_page: int | None = None,
     status: LinkStatus | str | Iterable[LinkStatus | str] | None = None,
     contact: str | None = None,
     link_id: str | None = None,
 ) -> Query:
-    """Check every argument of a list call and return the :class:`Query`, or raise."""
+    """Check every argument of a list call and return the :class:`Query`, or raise.
+
+    ``per_page=None`` asks for :data:`DEFAULT_PER_PAGE`.
+    """
+    if per_page is None:
+        per_page = DEFAULT_PER_PAGE
     check_positive("per_page", per_page)
     if per_page > MAX_PER_PAGE:
         raise ValueError(f"per_page must be at most {MAX_PER_PAGE}, got {per_page}")

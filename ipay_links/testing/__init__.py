@@ -11,6 +11,14 @@ Run it standalone with ``python -m ipay_links.testing --port 8080 --links 10000`
 
 from ._data import generate_links
 from ._faults import Fault
+from ._mutations import Mutation
 from ._simulator import SIMULATOR_CREDENTIALS, SeenRequest, Simulator
 
-__all__ = ["SIMULATOR_CREDENTIALS", "Fault", "SeenRequest", "Simulator", "generate_links"]
+__all__ = [
+    "SIMULATOR_CREDENTIALS",
+    "Fault",
+    "Mutation",
+    "SeenRequest",
+    "Simulator",
+    "generate_links",
+]

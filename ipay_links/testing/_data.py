@@ -7,7 +7,7 @@ import string
 from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["generate_links"]
+__all__ = ["generate_links", "make_link"]
 
 _FIRST = [
     "Aarav",
@@ -110,6 +110,16 @@ def _link(rng: random.Random, index: int, created: datetime) -> dict[str, Any]:
         "activatedAt": created.strftime(_FORMAT),
         "expiredAt": expires.strftime(_FORMAT) if rng.random() < 0.9 else None,
     }
+
+
+def make_link(rng: random.Random, index: int, created: datetime) -> dict[str, Any]:
+    """One link created at ``created``; ``index`` makes its id unique."""
+    return _link(rng, index, created)
+
+
+def parse_created(link: dict[str, Any]) -> datetime:
+    """When a link of this data set was created (its ``activatedAt``)."""
+    return datetime.strptime(link["activatedAt"], _FORMAT)
 
 
 def generate_links(count: int, *, seed: int = 0) -> list[dict[str, Any]]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import secrets
 import ssl
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -21,6 +21,7 @@ from ..credentials import Credentials
 from ..protocol import LIST_PATH
 from ._data import generate_links
 from ._faults import Fault
+from ._mutations import Mutation
 
 __all__ = ["SIMULATOR_CREDENTIALS", "SeenRequest", "Simulator"]
 
@@ -89,6 +90,7 @@ class Simulator:
         max_page_size: int | None = None,
         latency: float = 0.0,
         environment: str = "SANDBOX",
+        ignore_page_number: bool = False,
     ) -> None:
         self.links: list[dict[str, Any]] = (
             generate_links(links, seed=seed) if isinstance(links, int) else list(links)
@@ -98,18 +100,37 @@ class Simulator:
         self.max_page_size = max_page_size
         self.latency = latency
         self.environment = environment
+        self.ignore_page_number = ignore_page_number
+        self.mutations: list[Mutation] = []
+        self._rng = random.Random(seed + 1)
+        self._next_index = len(self.links)
+        self._served_pages: set[int | None] = set()
         self.requests: list[SeenRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.url: str | None = None
-        self._faults: deque[Fault] = deque()
+        self._faults: list[tuple[Fault, int | None]] = []
         self._arrived: asyncio.Event | None = None
 
     # -- scripting -------------------------------------------------------------------
 
-    def inject(self, fault: Fault, times: int = 1) -> None:
-        """Serve ``fault`` to each of the next ``times`` requests (after those queued before)."""
-        self._faults.extend([fault] * times)
+    def inject(self, fault: Fault, times: int = 1, *, page: int | None = None) -> None:
+        """Serve ``fault`` to each of the next ``times`` requests, after those queued before.
+
+        With ``page``, only requests for that page number get it.
+        """
+        self._faults.extend([(fault, page)] * times)
+
+    def _next_fault(self, page: int | None) -> Fault | None:
+        for index, (fault, wanted) in enumerate(self._faults):
+            if wanted is None or wanted == page:
+                del self._faults[index]
+                return fault
+        return None
+
+    def mutate(self, mutation: Mutation) -> None:
+        """Apply ``mutation`` to the data set when it is due (see :class:`Mutation`)."""
+        self.mutations.append(mutation)
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -182,8 +203,9 @@ class Simulator:
             if self.latency:
                 await asyncio.sleep(self.latency)
             http_status, envelope = self.answer(request.method, request.headers, raw, seen)
-            if self._faults:
-                fault = self._faults.popleft()
+            self._apply_mutations(seen)
+            fault = self._next_fault(seen.page)
+            if fault is not None:
                 seen.fault = fault.kind
                 return await fault.respond(request, seen, http_status, envelope)
             seen.http_status, seen.statuscode = http_status, envelope["statuscode"]
@@ -192,6 +214,13 @@ class Simulator:
             )
         finally:
             self.in_flight -= 1
+
+    def _apply_mutations(self, seen: SeenRequest) -> None:
+        number = len(self.requests)
+        for mutation in self.mutations:
+            if mutation.due(seen, self._served_pages, number):
+                self._next_index += mutation.apply(self.links, self._rng, self._next_index)
+        self._served_pages.add(seen.page)
 
     # -- InstantPay's behaviour --------------------------------------------------------
 
@@ -265,6 +294,8 @@ class Simulator:
 
     def _page(self, filters: Mapping[str, Any], page: int, per_page: int) -> dict[str, Any]:
         links = self.matching(filters)
+        if self.ignore_page_number:  # a broken server: always the first page
+            page = 1
         start = (page - 1) * per_page
         records = links[start : start + per_page]
         if not records:

@@ -1,0 +1,72 @@
+"""One throttle for a walk: at most N requests in flight, fewer while the server pushes back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from .errors import IpayError, RateLimitError, ServiceUnavailableError
+
+__all__ = ["Throttle"]
+
+
+class Throttle:
+    """Slots for the requests of one walk, shared by all its pages and their retries.
+
+    - Never more than ``limit`` requests in flight; ``limit`` starts at ``maximum``.
+    - Push-back (429, or a 5xx / transient statuscode) halves ``limit`` (at least 1);
+      each success adds one back, up to ``maximum``: additive increase, multiplicative
+      decrease.
+    - A ``Retry-After`` on any page holds back every new request until it has passed.
+    """
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self.limit = maximum
+        self.in_flight = 0
+        self.resume_at = 0.0
+        self.retries = 0
+        self.waits = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def acquire(self) -> None:
+        """Wait for a free slot and for any Retry-After hold to pass, then take the slot."""
+        counted = False
+        while True:
+            delay = self.resume_at - time.monotonic()
+            if delay > 0:
+                if not counted:
+                    self.waits, counted = self.waits + 1, True
+                await asyncio.sleep(delay)
+                continue
+            if self.in_flight < self.limit:
+                self.in_flight += 1
+                return
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def release(self, error: BaseException | None) -> None:
+        """Give the slot back, learning from how the request ended."""
+        self.in_flight -= 1
+        if error is None:
+            self.limit = min(self.maximum, self.limit + 1)
+        elif isinstance(error, RateLimitError | ServiceUnavailableError):
+            self.limit = max(1, self.limit // 2)
+            retry_after = error.retry_after
+            if retry_after is not None:
+                self.resume_at = max(self.resume_at, time.monotonic() + retry_after)
+        self._wake()
+
+    def note_retry(self, error: IpayError) -> None:
+        self.retries += 1
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)

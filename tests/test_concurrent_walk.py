@@ -1,0 +1,199 @@
+"""Concurrent pages: in order, bounded, one throttle, clean on failure and on early exit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+import ipay_links as il
+from ipay_links._throttle import Throttle
+from ipay_links.testing import Fault, Simulator
+
+from .conftest import FAST_RETRY
+
+
+@pytest.fixture
+def big() -> Simulator:
+    return Simulator(300, seed=11, max_page_size=10)
+
+
+@pytest.fixture
+async def big_client(big: Simulator) -> AsyncIterator[il.Client]:
+    async with big.serve() as url, il.Client(big.credentials, base_url=url, retry=FAST_RETRY) as c:
+        yield c
+
+
+def ids(sim: Simulator) -> list[str]:
+    return [link["linkId"] for link in sim.links]
+
+
+def client_tasks() -> list[asyncio.Task[object]]:
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    return [t for t in others if not t.get_coro().__qualname__.startswith("RequestHandler")]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("concurrency", [2, 4, 8, 16])
+async def test_pages_come_in_order_and_complete(
+    big: Simulator, big_client: il.Client, concurrency: int
+) -> None:
+    big.latency = 0.005
+    walk = big_client.iter_pages(per_page=10, concurrency=concurrency)
+    pages = [page async for page in walk]
+    assert [page.meta.current_page for page in pages] == list(range(1, 31))
+    assert [link.link_id for page in pages for link in page.records] == ids(big)
+    assert len(big.requests) == 30
+    assert 2 <= big.max_in_flight <= concurrency
+    assert walk.stats.healing_reads == 0
+
+
+async def test_a_slow_consumer_slows_the_fetching(big: Simulator, big_client: il.Client) -> None:
+    walk = big_client.iter_pages(per_page=10, concurrency=4)
+    consumed = 0
+    async for _ in walk:
+        consumed += 1
+        await asyncio.sleep(0.01)  # let every prefetch finish
+        # The page being consumed and at most 3 after it: nothing beyond the window.
+        assert len(big.requests) <= consumed + 3
+        if consumed == 10:
+            break
+    await walk.aclose()
+    assert len(big.requests) <= 13
+
+
+async def test_concurrency_is_faster_against_a_slow_server(big: Simulator) -> None:
+    big.latency = 0.03
+    async with big.serve() as url, il.Client(big.credentials, base_url=url) as client:
+        started = time.monotonic()
+        async for _ in client.iter_pages(per_page=10):
+            pass
+        sequential = time.monotonic() - started
+        started = time.monotonic()
+        async for _ in client.iter_pages(per_page=10, concurrency=8):
+            pass
+        concurrent = time.monotonic() - started
+    # 30 pages: about 0.9 s one by one, about 0.15 s eight at a time. Generous bound.
+    assert concurrent < sequential / 2.5
+
+
+async def test_breaking_out_cancels_what_is_in_flight(big: Simulator) -> None:
+    big.latency = 0.2
+    async with big.serve() as url, il.Client(big.credentials, base_url=url) as client:
+        async with client.iter_links(per_page=10, concurrency=8) as walk:
+            async for _ in walk:
+                break
+        assert client_tasks() == []
+        seen = len(big.requests)
+        await asyncio.sleep(0.3)
+        assert len(big.requests) == seen <= 8
+
+
+async def test_a_dropped_walk_stops_prefetching(big: Simulator) -> None:
+    big.latency = 0.1
+    async with big.serve() as url, il.Client(big.credentials, base_url=url) as client:
+        async for _ in client.iter_links(per_page=10, concurrency=8):
+            break  # the walk is garbage the moment the loop ends
+        await asyncio.sleep(0)
+        assert client_tasks() == []
+
+
+async def test_a_failing_page_yields_every_page_before_it_then_the_error(
+    big: Simulator, big_client: il.Client
+) -> None:
+    big.inject(Fault.envelope("IAC", "Invalid dealer credentials"), page=5)
+    got: list[str] = []
+
+    async def consume() -> None:
+        async for link in big_client.iter_links(per_page=10, concurrency=8):
+            got.append(link.link_id)
+
+    with pytest.raises(il.AuthenticationError):
+        await consume()
+    assert got == ids(big)[:40]
+    assert client_tasks() == []
+
+
+async def test_a_transient_failure_mid_walk_is_retried_in_place(
+    big: Simulator, big_client: il.Client
+) -> None:
+    big.inject(Fault.html(502), times=2, page=7)
+    walk = big_client.iter_links(per_page=10, concurrency=4)
+    assert [link.link_id async for link in walk] == ids(big)
+    assert walk.stats.retries == 2
+    assert walk.stats.pages_fetched == 30
+
+
+async def test_cancelling_a_concurrent_walk_leaves_nothing_running(big: Simulator) -> None:
+    big.latency = 0.2
+    async with big.serve() as url, il.Client(big.credentials, base_url=url) as client:
+        walk = client.iter_links(per_page=10, concurrency=8)
+
+        async def consume() -> None:
+            async for _ in walk:
+                pass
+
+        task = asyncio.create_task(consume())
+        await big.wait_for_requests(3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+        assert client_tasks() == []
+
+
+async def test_a_retry_after_on_one_page_holds_back_the_whole_walk(
+    big: Simulator, big_client: il.Client
+) -> None:
+    big.latency = 0.01
+    big.inject(Fault.rate_limit("0.3"), page=3)
+    walk = big_client.iter_links(per_page=10, concurrency=8)
+    assert [link.link_id async for link in walk] == ids(big)
+    (limited,) = [seen for seen in big.requests if seen.fault == "rate_limit"]
+    answered = limited.received_at + big.latency
+    held = [s for s in big.requests if answered + 0.01 < s.received_at < answered + 0.29]
+    assert held == []
+    assert walk.stats.throttle_waits >= 1
+    assert big.max_in_flight <= 8
+
+
+async def test_throttle_halves_on_push_back_and_grows_back_one_by_one() -> None:
+    throttle = Throttle(8)
+    push_back = il.RateLimitError("slow down", http_status=429)
+    await throttle.acquire()
+    throttle.release(push_back)
+    assert throttle.limit == 4
+    await throttle.acquire()
+    throttle.release(il.ServiceUnavailableError("down", http_status=503))
+    assert throttle.limit == 2
+    for expected in (3, 4, 5, 6, 7, 8, 8):
+        await throttle.acquire()
+        throttle.release(None)
+        assert throttle.limit == expected
+
+
+async def test_throttle_never_lets_more_than_its_limit_in_flight() -> None:
+    throttle = Throttle(3)
+    peak = 0
+
+    async def request(fail: bool) -> None:
+        nonlocal peak
+        await throttle.acquire()
+        peak = max(peak, throttle.in_flight)
+        await asyncio.sleep(0.005)
+        throttle.release(il.RateLimitError("x", http_status=429) if fail else None)
+
+    await asyncio.gather(*(request(n % 5 == 0) for n in range(40)))
+    assert peak <= 3
+    assert throttle.in_flight == 0
+
+
+async def test_throttle_holds_every_request_until_retry_after_has_passed() -> None:
+    throttle = Throttle(4)
+    await throttle.acquire()
+    throttle.release(il.RateLimitError("x", http_status=429, retry_after=0.2))
+    started = time.monotonic()
+    await throttle.acquire()
+    assert time.monotonic() - started >= 0.19
+    assert throttle.waits == 1
