@@ -57,18 +57,32 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# Beyond this many digits of exponent a number is no amount or count but an attack:
+# int(Decimal("1E+600000")) alone blocks the event loop for seconds.
+_MAX_ADJUSTED_EXPONENT = 30
+
+
+def _decimal(text: str) -> Decimal:
+    value = Decimal(text)
+    if not -_MAX_ADJUSTED_EXPONENT <= value.adjusted() <= _MAX_ADJUSTED_EXPONENT:
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
 def decode_json(body: bytes) -> Any:
     """Parse a body as JSON, with every non-integer number as the ``Decimal`` of its text."""
     try:
         return json.loads(
             body,
-            parse_float=Decimal,
+            parse_float=_decimal,
             parse_constant=_reject_constant,
             object_pairs_hook=_unique_keys,
         )
-    except (ValueError, RecursionError) as exc:
-        reason = type(exc).__name__ if isinstance(exc, RecursionError) else str(exc)
-        raise ResponseFormatError(f"the answer is not valid JSON ({reason})") from None
+    except (ValueError, RecursionError, ArithmeticError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
+    # Raised outside the except block: the parser's error keeps the whole body
+    # (contact details included) in its .doc, and must not stay reachable.
+    raise ResponseFormatError(f"the answer is not valid JSON ({reason})")
 
 
 def _amount(value: object, _: object) -> Decimal:
@@ -76,8 +90,8 @@ def _amount(value: object, _: object) -> Decimal:
         result = value
     elif isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
-    elif isinstance(value, str):
-        result = Decimal(value.strip())
+    elif isinstance(value, str) and "_" not in value:
+        result = _decimal(value.strip())
     else:
         raise TypeError(f"amount is {type(value).__name__}, not a number")
     if not result.is_finite():
@@ -141,11 +155,11 @@ def _optional_datetime(value: object, _: object) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
-    except ValueError:  # "0000-00-00 00:00:00" and other placeholders
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=IST)
+        return parsed.astimezone(IST)
+    except (ValueError, OverflowError):  # "0000-00-00 00:00:00", year 1 in another zone
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=IST)
-    return parsed.astimezone(IST)
 
 
 def _string_tuple(value: object, _: object) -> tuple[str, ...]:

@@ -200,7 +200,8 @@ class Client:
     def _get_session(self) -> aiohttp.ClientSession:
         self._check_open()
         if self._session is None:
-            self._session = aiohttp.ClientSession()
+            # InstantPay's API is stateless: no cookie is kept or sent back.
+            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
     async def _fetch(self, query: Query, page: int, gate: Throttle | None = None) -> Page:
@@ -297,7 +298,8 @@ class Client:
         """
         session = self._get_session()
         timeout = aiohttp.ClientTimeout(
-            total=None if time_left is None or math.isinf(time_left) else time_left,
+            # aiohttp reads a total of 0 or less as no limit at all.
+            total=None if time_left is None or math.isinf(time_left) else max(time_left, 0.001),
             sock_connect=self._connect_timeout,
             sock_read=self._read_timeout,
         )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 
 import attrs
 
 __all__ = ["Credentials"]
 
-# Characters that would split or end an HTTP header value.
-_FORBIDDEN = ("\r", "\n", "\0")
+# Control characters: CR and LF would split a header, and aiohttp refuses the rest
+# (all below 0x20 but the tab, and DEL) only when sending.
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 ENV_VARIABLES = {
     "client_id": "IPAY_CLIENT_ID",
     "client_secret": "IPAY_CLIENT_SECRET",
@@ -25,15 +27,19 @@ def _header_safe(instance: object, attribute: attrs.Attribute[str], value: objec
         raise TypeError(f"{attribute.name} must be a str, not {type(value).__name__}")
     if not value.strip():
         raise ValueError(f"{attribute.name} is empty")
-    if any(char in value for char in _FORBIDDEN):
-        raise ValueError(f"{attribute.name} contains a CR, LF or NUL character")
+    if _FORBIDDEN.search(value):
+        raise ValueError(f"{attribute.name} contains a control character (CR, LF, NUL, ...)")
+    if value != value.strip():
+        # Servers strip header values: the value sent would not be the one given.
+        raise ValueError(f"{attribute.name} has leading or trailing white space")
 
 
 def _ip_address(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise ValueError(f"endpoint_ip {value!r} is not an IPv4 or IPv6 address") from None
+        # Not echoed: a secret passed in the wrong place must not show.
+        raise ValueError("endpoint_ip is not an IPv4 or IPv6 address") from None
 
 
 def _masked(value: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import json
+import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -195,7 +196,7 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     lowered = {key.lower(): value for key, value in headers.items()}
     if (millis := lowered.get("retry-after-ms")) is not None:
         try:
-            return max(float(millis) / 1000, 0.0)
+            return _seconds(float(millis) / 1000)
         except ValueError:
             pass
     value = lowered.get("retry-after")
@@ -206,10 +207,15 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return None
         seconds = when.timestamp() - (time.time() if now is None else now)
-    return max(seconds, 0.0) if seconds == seconds else None  # NaN is no answer
+    return _seconds(seconds)
+
+
+def _seconds(value: float) -> float | None:
+    # NaN is no answer (asyncio.sleep(nan) would ignore every deadline); below 0 is now.
+    return None if math.isnan(value) else max(value, 0.0)
 
 
 def _error_class(statuscode: str | None, http_status: int) -> type[ApiError]:
@@ -270,9 +276,10 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
     statuscode: str = envelope["statuscode"]
     message = _text(envelope.get("status")) or "(no message)"
     ipay_uuid = _text(envelope.get("ipay_uuid"))
-    if statuscode == "TXN" and 200 <= http_status < 300:
+    ok = 200 <= http_status < 300
+    if statuscode == "TXN" and ok:
         return _codec.structure_page(envelope.get("data"), envelope, page=page)
-    if statuscode == "ERR" and message.strip().lower() == NO_RECORD_FOUND:
+    if ok and statuscode == "ERR" and message.strip().lower() == NO_RECORD_FOUND:
         return _empty_page(envelope, page)
     raise _error_class(statuscode, http_status)(
         message,

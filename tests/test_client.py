@@ -124,6 +124,7 @@ async def test_own_session_is_closed_and_aclose_twice_is_fine(
     await client.fetch_page()
     session = client._session
     assert session is not None and not session.closed
+    assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)  # no cookie is sent back
     await client.aclose()
     await client.aclose()
     assert session.closed and client.closed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -303,3 +304,45 @@ def test_simulator_output_has_no_key_the_models_do_not_know() -> None:
         converter=strict,
     )
     assert page.meta.total_pages == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"0e1000000000000000000",
+        b'{"statuscode": "TXN", "data": {"meta": {"totalPages": 1E+600000}}}',
+        b'{"statuscode": "TXN", "data": {"meta": {"totalPages": 1e-999999}}}',
+    ],
+)
+def test_absurd_exponents_are_refused_at_once(body: bytes) -> None:
+    started = time.perf_counter()
+    with pytest.raises(il.ResponseFormatError):
+        protocol.read_response(200, {}, body, page=1)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_an_absurd_amount_is_refused() -> None:
+    with pytest.raises(il.ResponseFormatError, match="'amount'"):
+        read(with_record(amount="1E+400"))
+
+
+def test_an_amount_string_with_underscores_is_refused() -> None:
+    with pytest.raises(il.ResponseFormatError, match="'amount'"):
+        read(with_record(amount="1_000.50"))
+
+
+def test_a_datetime_at_the_edge_of_time_becomes_none() -> None:
+    envelope = with_record(activatedAt="0001-01-01 00:00+05:30", expiredAt="9999-12-31T23:59-05:00")
+    envelope["timestamp"] = "0001-01-01 00:00+05:30"
+    page = read(envelope)
+    assert page.timestamp is None
+    assert page.records[0].activated_at is None
+    assert page.records[0].expired_at is None
+
+
+def test_a_json_error_keeps_no_copy_of_the_body_reachable() -> None:
+    body = b'{"statuscode": "TXN", "data": {"records": [{"contactDetails": {"name": "Priya"'
+    with pytest.raises(il.ResponseFormatError) as caught:
+        protocol.read_response(200, {}, body, page=1)
+    assert caught.value.__context__ is None
+    assert caught.value.__cause__ is None

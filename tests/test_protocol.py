@@ -198,6 +198,11 @@ def test_no_record_found_is_an_empty_page() -> None:
     assert page.ipay_uuid == "h0009ad8a356-b745-4ee2-88bb-0c4abb750ed7-bQQqUjuG4ASN"
 
 
+def test_no_record_found_with_an_error_status_is_an_error() -> None:
+    with pytest.raises(il.ServiceUnavailableError):
+        protocol.read_response(500, {}, error_envelope("ERR", "No Record Found"), page=1)
+
+
 def test_other_err_messages_are_errors() -> None:
     with pytest.raises(il.ApiError, match="ERR: Provider failure"):
         protocol.read_response(200, {}, error_envelope("ERR", "Provider failure"), page=1)
@@ -224,6 +229,8 @@ def test_a_txn_with_an_error_http_status_is_not_success() -> None:
         ({"retry-after-ms": "250"}, 0.25),
         ({"retry-after-ms": "250", "Retry-After": "9"}, 0.25),
         ({"Retry-After": "soon"}, None),
+        ({"retry-after-ms": "nan"}, None),
+        ({"Retry-After": "NaN"}, None),
         ({}, None),
     ],
 )

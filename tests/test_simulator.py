@@ -144,6 +144,8 @@ def test_wrong_credentials_get_iac() -> None:
         ({}, {k: v for k, v in HEADERS.items() if k != "X-Ipay-Endpoint-Ip"}, "GET"),
         ({}, HEADERS | {"Content-Type": "text/plain"}, "GET"),
         ({}, HEADERS, "POST"),
+        ({"pagination": {"pageNumber": "²"}}, HEADERS, "GET"),
+        ({"filters": {"status": [["ISSUED"]]}}, HEADERS, "GET"),
     ],
 )
 def test_a_request_outside_the_contract_gets_rpi(
@@ -189,3 +191,33 @@ async def test_standalone_server_runs_from_the_command_line() -> None:
     finally:
         process.terminate()
         await process.wait()
+
+
+async def test_serve_on_ipv6_loopback_gives_a_bracketed_url() -> None:
+    sim = Simulator(3)
+    try:
+        async with sim.serve("::1") as url:
+            assert url.startswith("http://[::1]:")
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(
+                    url + "/payments/payout/link/list", json={}, headers=HEADERS
+                ) as response,
+            ):
+                assert (await response.json())["statuscode"] == "TXN"
+    except OSError as exc:  # a machine without IPv6 on loopback
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+
+
+def test_keep_requests_bounds_the_request_log() -> None:
+    async def run() -> int:
+        sim = Simulator(3, keep_requests=2)
+        async with sim.serve() as url, aiohttp.ClientSession() as session:
+            for _ in range(5):
+                async with session.get(
+                    url + "/payments/payout/link/list", json={}, headers=HEADERS
+                ) as response:
+                    await response.read()
+        return len(sim.requests)
+
+    assert asyncio.run(run()) == 2

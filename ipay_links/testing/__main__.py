@@ -30,7 +30,11 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _serve(args: argparse.Namespace) -> None:
     sim = Simulator(
-        args.links, seed=args.seed, max_page_size=args.max_page_size, latency=args.latency
+        args.links,
+        seed=args.seed,
+        max_page_size=args.max_page_size,
+        latency=args.latency,
+        keep_requests=1000,  # a long-running server keeps only the latest requests
     )
     async with sim.serve(args.host, args.port) as url:
         creds = sim.credentials

@@ -58,7 +58,7 @@ def _number(value: object, name: str, default: int) -> int:
     if value is None:
         return default
     text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise _BadRequest(f"pagination.{name} must be a positive whole number")
     return int(text)
 
@@ -91,6 +91,7 @@ class Simulator:
         latency: float = 0.0,
         environment: str = "SANDBOX",
         ignore_page_number: bool = False,
+        keep_requests: int | None = None,
     ) -> None:
         self.links: list[dict[str, Any]] = (
             generate_links(links, seed=seed) if isinstance(links, int) else list(links)
@@ -106,6 +107,7 @@ class Simulator:
         self._next_index = len(self.links)
         self._served_pages: set[int | None] = set()
         self.requests: list[SeenRequest] = []
+        self.keep_requests = keep_requests
         self.in_flight = 0
         self.max_in_flight = 0
         self.url: str | None = None
@@ -178,7 +180,8 @@ class Simulator:
             await site.start()
             bound_host, bound_port = runner.addresses[0][:2]
             scheme = "http" if ssl_context is None else "https"
-            self.url = f"{scheme}://{bound_host}:{bound_port}"
+            shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+            self.url = f"{scheme}://{shown}:{bound_port}"
             self._arrived = asyncio.Event()
             yield self.url
         finally:
@@ -195,6 +198,8 @@ class Simulator:
             body=None,
         )
         self.requests.append(seen)
+        if self.keep_requests is not None and len(self.requests) > self.keep_requests:
+            del self.requests[: len(self.requests) - self.keep_requests]
         if self._arrived is not None:
             self._arrived.set()
         self.in_flight += 1
@@ -237,10 +242,9 @@ class Simulator:
         try:
             if method != "GET":
                 raise _BadRequest(f"{method} is not allowed here; use GET")
-            query = self._parse(headers, raw, seen)
+            return 200, self._page(*self._parse(headers, raw, seen))
         except _BadRequest as exc:
             return 200, self.envelope("RPI", f"Request parameters invalid: {exc}")
-        return 200, self._page(*query)
 
     def _authorised(self, headers: Mapping[str, str]) -> bool:
         expected = self.credentials
@@ -284,7 +288,10 @@ class Simulator:
         links = self.links
         status = filters.get("status")
         if status:
-            wanted = {status} if isinstance(status, str) else set(status)
+            items = [status] if isinstance(status, str) else status
+            if not isinstance(items, list) or not all(isinstance(s, str) for s in items):
+                raise _BadRequest("filters.status must be a string or a list of strings")
+            wanted = set(items)
             links = [link for link in links if link["status"] in wanted]
         if contact := filters.get("contact"):
             links = [link for link in links if _contact_matches(link, str(contact))]
