@@ -1,4 +1,9 @@
-"""The async client: the only module that imports aiohttp."""
+"""The async client: the only module that imports aiohttp.
+
+aiohttp is imported when the first request is sent, not with the package: it
+takes most of ``import ipay_links``'s time, and a command that only prints its
+help, or a program that only uses the models, should not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,8 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import backoff
 
 from . import protocol
@@ -28,6 +32,9 @@ DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
 DEFAULT_RETRY = RetryPolicy()
 # retry=None: one try, bounded only by the per-attempt timeouts.
 _SINGLE_TRY = RetryPolicy(max_tries=1, max_time=math.inf)
+
+if TYPE_CHECKING:
+    import aiohttp
 
 logger = logging.getLogger("ipay_links")
 
@@ -200,6 +207,8 @@ class Client:
     def _get_session(self) -> aiohttp.ClientSession:
         self._check_open()
         if self._session is None:
+            import aiohttp
+
             # InstantPay's API is stateless: no cookie is kept or sent back.
             self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         return self._session
@@ -296,6 +305,8 @@ class Client:
         each one is replaced by a TransportError built from text, raised outside the
         ``except`` block so that no ``__context__`` keeps the original alive.
         """
+        import aiohttp
+
         session = self._get_session()
         timeout = aiohttp.ClientTimeout(
             # aiohttp reads a total of 0 or less as no limit at all.
@@ -327,8 +338,10 @@ class Client:
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self._max_response_size
         length = response.content_length
-        if length is not None and length > limit:
-            raise _too_large(limit)
+        if length is not None:
+            if length > limit:
+                raise _too_large(limit)
+            return await response.read()  # aiohttp stops at Content-Length
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
@@ -364,6 +377,8 @@ def _too_large(limit: int) -> ResponseFormatError:
 
 
 def _describe(exc: BaseException) -> str:
+    import aiohttp
+
     # str() of aiohttp's connection errors names the host and the OS error; their
     # repr() and request_info carry the headers, which are never used here.
     if isinstance(exc, aiohttp.ClientResponseError):

@@ -1,4 +1,12 @@
-"""Typed payout links and pages: frozen attrs classes, no I/O and no wire names."""
+"""Typed payout links and pages: attrs classes, no I/O and no wire names.
+
+``Page`` and ``PageMeta`` are frozen. ``PayoutLink`` and ``ContactDetails`` are
+plain slotted classes: a walk builds hundreds of thousands of them, and a frozen
+attrs class sets each field through ``object.__setattr__``, which measured at a
+third of the time it takes to turn a page into links (benchmarks/README.md).
+Treat them as values all the same; compare them with ``==``, key them by
+``link_id``.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +37,7 @@ class LinkStatus(enum.StrEnum):
     EXPIRED = "EXPIRED"
 
 
-@attrs.frozen
+@attrs.define
 class ContactDetails:
     """The payee the link was sent to. Personal data: keep it out of logs."""
 
@@ -38,9 +46,9 @@ class ContactDetails:
     mobile: str | None = None
 
 
-@attrs.frozen
+@attrs.define
 class PayoutLink:
-    """One payout link.
+    """One payout link (not frozen, for speed: treat it as a value).
 
     ``status`` is a :class:`LinkStatus`, or the server's own string for a status
     this version does not know. ``amount`` is exact rupees and paise.

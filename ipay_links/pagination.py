@@ -25,7 +25,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from operator import attrgetter
 from typing import Any, Literal
 
 import attrs
@@ -43,9 +44,9 @@ logger = logging.getLogger("ipay_links")
 FetchPage = Callable[[Query, int, Throttle], Awaitable[Page]]
 Consistency = Literal["fast", "strict"]
 CONSISTENCY_LEVELS = ("fast", "strict")
-# Healing reads allowed per page handed out (plus a floor), before the walk gives up.
-HEALING_PER_PAGE = 3
-HEALING_FLOOR = 16
+# Healing reads in a row that may pass without the coverage moving on: when links
+# leave the list between every two reads, no read can prove a page complete.
+MAX_STALLED_HEALS = 8
 
 
 class ConsistencyError(IpayError):
@@ -106,22 +107,43 @@ class _Read:
     received_at: float
 
 
+_LINK_ID = attrgetter("link_id")
+
+
 class _RecentIds:
-    """The ``link_id``s of the last ``capacity`` links yielded: a bounded dedupe window."""
+    """The ``link_id``s yielded from the last ``pages`` page numbers: a bounded dedupe window.
 
-    def __init__(self, capacity: int, initial: Iterable[str] = ()) -> None:
-        self.capacity = capacity
-        self._ids: dict[str, None] = {}
-        for link_id in initial:
-            self.add(link_id)
+    Each id is kept once, under the page it was first yielded from; re-reads of a
+    page add to that page's ids, so healing never pushes other pages out.
+    """
 
-    def __contains__(self, link_id: str) -> bool:
-        return link_id in self._ids
+    def __init__(self, pages: int, initial: tuple[str, ...] = (), number: int = 0) -> None:
+        self._keep = pages
+        self._by_page: dict[int, list[str]] = {}
+        self._ids: set[str] = set()
+        self._remember(list(initial), number)
 
-    def add(self, link_id: str) -> None:
-        self._ids[link_id] = None
-        if len(self._ids) > self.capacity:
-            del self._ids[next(iter(self._ids))]
+    def fresh(self, links: Sequence[PayoutLink], number: int) -> Sequence[PayoutLink]:
+        """The links of page ``number`` not seen before (first sighting wins), now remembered."""
+        ids = list(map(_LINK_ID, links))
+        if self._ids.isdisjoint(ids) and len(set(ids)) == len(ids):
+            self._remember(ids, number)  # the common case, at C speed
+            return links
+        fresh, fresh_ids = [], []
+        for link, link_id in zip(links, ids, strict=True):
+            if link_id not in self._ids:
+                self._ids.add(link_id)
+                fresh.append(link)
+                fresh_ids.append(link_id)
+        self._remember(fresh_ids, number)
+        return fresh
+
+    def _remember(self, ids: list[str], number: int) -> None:
+        self._ids.update(ids)
+        self._by_page.setdefault(number, []).extend(ids)
+        newest = max(self._by_page)
+        for old in [n for n in self._by_page if n <= newest - self._keep]:
+            self._ids.difference_update(self._by_page.pop(old))
 
 
 class PageWalk:
@@ -153,6 +175,9 @@ class PageWalk:
         self.consistency = consistency
         self.stats = WalkStats()
         self._throttle = Throttle(1 if consistency == "strict" else self.concurrency)
+        # Only overlapping reads need the same-total shortcut; a walk of one page at a
+        # time reads again instead, and stays exact under any mix of changes.
+        self._trusts_equal_totals = consistency == "fast" and self.concurrency > 1
         self._start = check_page(start_page)
         self._page_size = resume.page_size if resume else None
         self._coverage: int | None = None
@@ -160,7 +185,8 @@ class PageWalk:
         self._anchor = 0.0  # when the coverage was read; everything sent since is later
         self._done = resume is not None and resume.next_page is None
         self._force_next: int | None = None
-        self._accepted = 0  # reads accepted: the healing budget grows with them
+        self._furthest = 0  # the furthest coverage so far
+        self._stalled = 0  # healing reads since the coverage last moved past it
         self._counts_records = True
         self._tasks: dict[int, asyncio.Task[_Read]] = {}
         self._kept: dict[int, _Read] = {}
@@ -281,7 +307,7 @@ class PageWalk:
             return None
         self.stats.total_records, self.stats.total_pages = total, page.meta.total_pages
         ordered = read.sent_at >= self._anchor
-        if total == known and (ordered or self.consistency == "fast"):
+        if total == known and (ordered or self._trusts_equal_totals):
             coverage = covered
         elif ordered:
             coverage = max(0, covered - max(0, known - total))
@@ -302,7 +328,7 @@ class PageWalk:
             return self._coverage, self._page_size
         if self._page_size is None:
             self._page_size = _page_size(read, self.query.per_page)
-        self._recent = _RecentIds((self.concurrency + 2) * self._page_size, self._last_ids)
+        self._recent = _RecentIds(self.concurrency + 2, self._last_ids, read.number - 1)
         self._coverage = (read.number - 1) * self._page_size
         if self._total is None:
             self._total = read.page.meta.total_records
@@ -316,15 +342,11 @@ class PageWalk:
                 f"page {read.number} has {len(page.records)} links where the server "
                 f"pages by {self._page_size}"
             )
-        fresh = []
-        for link in page.records:
-            if link.link_id in self._recent:
-                self.stats.duplicates_dropped += 1
-                continue
-            self._recent.add(link.link_id)
-            fresh.append(link)
+        fresh = self._recent.fresh(page.records, read.number)
+        self.stats.duplicates_dropped += len(page.records) - len(fresh)
         self._coverage = max(coverage, start + len(page.records))
-        self._accepted += 1
+        if self._coverage > self._furthest:
+            self._furthest, self._stalled = self._coverage, 0
         if page.records:  # an empty answer tells no total
             self._total = page.meta.total_records
             self._last_ids = tuple(link.link_id for link in page.records)
@@ -340,11 +362,11 @@ class PageWalk:
         )
         if not fresh:
             return None
-        return attrs.evolve(page, records=tuple(fresh))
+        return page if fresh is page.records else attrs.evolve(page, records=tuple(fresh))
 
     def _heal(self, read: _Read, why: str) -> None:
         self.stats.healing_reads += 1
-        budget = HEALING_FLOOR + HEALING_PER_PAGE * self._accepted
+        self._stalled += 1
         next_number = self._next_number()
         logger.warning(
             "page %d: %s; reading page %d again (healing read %d)",
@@ -353,10 +375,11 @@ class PageWalk:
             next_number,
             self.stats.healing_reads,
         )
-        if self.stats.healing_reads > budget:
+        if self._stalled > MAX_STALLED_HEALS:
             raise ConsistencyError(
-                f"the data set changed faster than the walk could heal "
-                f"({self.stats.healing_reads} healing reads); resume from the checkpoint"
+                f"the list changed between every two reads around page {read.number} "
+                f"({self._stalled} healing reads in a row): no read could prove the pages "
+                "before it complete; resume from the checkpoint when it is quieter"
             )
 
     def _check_page_number(self, read: _Read) -> None:
@@ -392,7 +415,8 @@ class LinkWalk:
     """Async iterator over every payout link of a :class:`PageWalk`, at most ``max_items``.
 
     A page is fetched only when its first link is asked for (with ``concurrency=1``):
-    a consumer that stops after five links has caused one request.
+    a consumer that stops after five links has caused one request. Leaving a loop
+    and starting another goes on where the first stopped.
     """
 
     def __init__(self, pages: PageWalk, *, max_items: int | None = None) -> None:
@@ -412,8 +436,14 @@ class LinkWalk:
         """Where to resume so that no link is lost: after the last page fully yielded."""
         return self._checkpoint
 
-    def __aiter__(self) -> LinkWalk:
-        return self
+    def __aiter__(self) -> AsyncIterator[PayoutLink]:
+        # An async generator: much cheaper per link than an __anext__ coroutine.
+        return self._links()
+
+    async def __anext__(self) -> PayoutLink:
+        async for link in self._links():
+            return link
+        raise StopAsyncIteration
 
     async def __aenter__(self) -> LinkWalk:
         return self
@@ -425,17 +455,31 @@ class LinkWalk:
         """Cancel and await the requests still in flight."""
         await self.pages.aclose()
 
-    async def __anext__(self) -> PayoutLink:
+    async def _links(self) -> AsyncIterator[PayoutLink]:
+        """Yield the links; the position lives on the walk, so a new loop resumes it."""
         stats = self.pages.stats
-        if self.max_items is not None and stats.records_yielded >= self.max_items:
-            await self.pages.aclose()
-            raise StopAsyncIteration
-        while self._index >= len(self._records):
-            self._records = (await self.pages.__anext__()).records
-            self._index = 0
-        link = self._records[self._index]
-        self._index += 1
-        stats.records_yielded += 1
-        if self._index == len(self._records):
-            self._checkpoint = self.pages.checkpoint
-        return link
+        while True:
+            records, index = self._records, self._index
+            end = len(records)
+            if self.max_items is not None:
+                end = min(end, index + self.max_items - stats.records_yielded)
+            while index < end:
+                link = records[index]
+                index += 1
+                self._index = index
+                stats.records_yielded += 1
+                if index == len(records):
+                    self._checkpoint = self.pages.checkpoint
+                try:
+                    yield link
+                except GeneratorExit:  # the loop was left and the walk dropped
+                    self.pages._cancel_all()
+                    raise
+            if self.max_items is not None and stats.records_yielded >= self.max_items:
+                await self.pages.aclose()
+                return
+            try:
+                page = await self.pages.__anext__()
+            except StopAsyncIteration:
+                return
+            self._records, self._index = page.records, 0

@@ -251,6 +251,14 @@ def _envelope(body: bytes) -> dict[str, Any] | None:
     return None
 
 
+def _parsed(body: bytes) -> dict[str, Any] | None:
+    try:
+        document = _codec.parse(body)
+    except ResponseFormatError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -261,6 +269,14 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
         raise ApiError(
             "InstantPay answered with a redirect, which is never followed", http_status=http_status
         )
+    ok = 200 <= http_status < 300
+    if ok:
+        with _codec.no_gc_pauses():
+            document = _parsed(body)
+            if document is not None and document.get("statuscode") == "TXN":
+                # The common case, a page of links: parsed fast, duplicate keys checked after.
+                return _codec.structure_page(document, page=page, body=body)
+    # Anything else is small: parsed again by the strict parser, which refuses duplicate keys.
     envelope = _envelope(body)
     retry_after = parse_retry_after(headers) if http_status in (429, 503) else None
     if envelope is None:
@@ -276,9 +292,8 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
     statuscode: str = envelope["statuscode"]
     message = _text(envelope.get("status")) or "(no message)"
     ipay_uuid = _text(envelope.get("ipay_uuid"))
-    ok = 200 <= http_status < 300
     if statuscode == "TXN" and ok:
-        return _codec.structure_page(envelope.get("data"), envelope, page=page)
+        return _codec.structure_page(envelope, page=page)
     if ok and statuscode == "ERR" and message.strip().lower() == NO_RECORD_FOUND:
         return _empty_page(envelope, page)
     raise _error_class(statuscode, http_status)(

@@ -287,23 +287,19 @@ def test_simulator_output_has_no_key_the_models_do_not_know() -> None:
     for record in records:
         link = strict.structure(json.loads(json.dumps(record), parse_float=Decimal), il.PayoutLink)
         assert link.link_id == record["linkId"]
-    page = _codec.structure_page(
-        {
-            "meta": {
-                "totalPages": 1,
-                "currentPage": 1,
-                "totalRecords": 1,
-                "recordsOnCurrentPage": 1,
-                "recordFrom": 1,
-                "recordTo": 1,
-            },
-            "records": [],
-        },
-        envelope,
-        page=1,
-        converter=strict,
-    )
+    meta = {
+        "totalPages": 1,
+        "currentPage": 1,
+        "totalRecords": 1,
+        "recordsOnCurrentPage": 1,
+        "recordFrom": 1,
+        "recordTo": 1,
+    }
+    wire = [json.loads(json.dumps(record), parse_float=Decimal) for record in records[:5]]
+    envelope["data"] = {"meta": meta, "records": wire}
+    page = _codec.structure_page(envelope, page=1, converter=strict)
     assert page.meta.total_pages == 1
+    assert len(page.records) == 5
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,178 @@
+"""The fast decoding path builds exactly what the reference cattrs hooks build."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import given, settings
+
+import ipay_links as il
+from ipay_links import _codec, protocol
+from ipay_links.testing import Simulator, generate_links
+
+EDGE_VALUES: list[Any] = [
+    None,
+    "",
+    "text",
+    7428585742,
+    12.5,
+    True,
+    False,
+    [],
+    ["ACCOUNT", 7],
+    {"x": 1},
+    "0000-00-00 00:00:00",
+    "2024-01-31 23:30:00",
+    "2024-01-31T18:00:00+00:00",
+    "2024-03-13",
+    "2024-01-31 23:30",
+    "2024-13-45 99:99:99",
+    "ISSUED",
+    "REFUNDED",
+    "120.10",
+    "1E+40",
+    -5,
+]
+FIELDS = list(generate_links(1)[0])
+
+
+def same(fast: object, reference: object) -> None:
+    """Equal values, and equal reprs: the same types and the same time zones."""
+    assert fast == reference
+    assert repr(fast) == repr(reference)
+
+
+def reference_or_error(raw: Any) -> il.PayoutLink | type[Exception]:
+    try:
+        return _codec._reference_link(raw, il.PayoutLink)  # type: ignore[no-any-return]
+    except Exception as error:  # compared as a type below
+        return type(error)
+
+
+def fast_or_error(raw: Any) -> il.PayoutLink | type[Exception]:
+    try:
+        return _codec._fast_link(raw)
+    except Exception as error:
+        return type(error)
+
+
+def wire(record: dict[str, Any]) -> Any:
+    """A record as the parser hands it over: numbers with a fraction as Decimal."""
+    return _codec.parse(json.dumps(record).encode())
+
+
+def mutated(rng: random.Random, record: dict[str, Any]) -> dict[str, Any]:
+    record = json.loads(json.dumps(record))
+    for _ in range(rng.randint(0, 3)):
+        field = rng.choice(FIELDS)
+        if rng.random() < 0.2:
+            record.pop(field, None)
+        else:
+            record[field] = rng.choice(EDGE_VALUES)
+    if rng.random() < 0.1:
+        record["brandNewField"] = {"nested": True}
+    if rng.random() < 0.1 and isinstance(record.get("contactDetails"), dict):
+        record["contactDetails"][rng.choice(["name", "email", "mobile"])] = rng.choice(EDGE_VALUES)
+    return record
+
+
+def test_thousands_of_generated_and_edge_records_decode_the_same_both_ways() -> None:
+    rng = random.Random(2026)
+    records = generate_links(3000, seed=17)
+    checked = errors = 0
+    for record in records:
+        raw = wire(mutated(rng, record) if rng.random() < 0.5 else record)
+        fast, reference = fast_or_error(raw), reference_or_error(raw)
+        if isinstance(reference, type):
+            errors += 1
+            assert fast is reference  # the fast path raises the reference's error
+        else:
+            same(fast, reference)
+        checked += 1
+    assert checked == 3000
+    assert 50 < errors < 1500  # the edge cases did reach the error paths
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    changes=st.dictionaries(st.sampled_from(FIELDS), st.sampled_from(EDGE_VALUES), max_size=4),
+    index=st.integers(0, 499),
+)
+def test_any_edge_record_decodes_the_same_both_ways(changes: dict[str, Any], index: int) -> None:
+    record = generate_links(500, seed=3)[index] | changes
+    raw = wire(record)
+    fast, reference = fast_or_error(raw), reference_or_error(raw)
+    if isinstance(reference, type):
+        assert fast is reference
+    else:
+        same(fast, reference)
+
+
+def test_whole_pages_decode_the_same_as_the_reference() -> None:
+    simulator = Simulator(1000, seed=21)
+    for start in range(0, 1000, 250):
+        envelope = simulator.envelope(
+            "TXN",
+            "Transaction Successful",
+            {
+                "meta": {
+                    "totalPages": 4,
+                    "currentPage": start // 250 + 1,
+                    "totalRecords": 1000,
+                    "recordsOnCurrentPage": 250,
+                    "recordFrom": start + 1,
+                    "recordTo": start + 250,
+                },
+                "records": simulator.links[start : start + 250],
+            },
+        )
+        body = json.dumps(envelope).encode()
+        fast = protocol.read_response(200, {}, body, page=1)
+        reference = _codec.structure_page(
+            _codec.decode_json(body), page=1, converter=_codec._CONVERTER
+        )
+        same(fast, reference)
+        assert all(type(link.amount) is Decimal for link in fast.records)
+
+
+def test_a_duplicate_key_in_a_contact_is_caught_by_the_key_count() -> None:
+    envelope = Simulator(3).envelope(
+        "TXN",
+        "ok",
+        {
+            "meta": {
+                "totalPages": 1,
+                "currentPage": 1,
+                "totalRecords": 1,
+                "recordsOnCurrentPage": 1,
+            },
+            "records": generate_links(1),
+        },
+    )
+    body = json.dumps(envelope).replace('"name": ', '"name": "Mallory", "name": ', 1).encode()
+    with pytest.raises(il.ResponseFormatError, match="same key twice"):
+        protocol.read_response(200, {}, body, page=1)
+
+
+def test_white_space_before_a_colon_still_decodes_through_the_strict_parser() -> None:
+    envelope = Simulator(3).envelope(
+        "TXN",
+        "ok",
+        {
+            "meta": {
+                "totalPages": 1,
+                "currentPage": 1,
+                "totalRecords": 1,
+                "recordsOnCurrentPage": 1,
+            },
+            "records": generate_links(1),
+        },
+    )
+    body = json.dumps(envelope, indent=2).replace('"linkId":', '"linkId" :').encode()
+    page = protocol.read_response(200, {}, body, page=1)
+    assert page.records[0].link_id == generate_links(1)[0]["linkId"]
