@@ -50,9 +50,13 @@ class Throttle:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
 
-    def release(self, error: BaseException | None) -> None:
-        """Give the slot back, learning from how the request ended."""
+    def release(self) -> None:
+        """Give the slot back: the answer has arrived (or the request failed)."""
         self.in_flight -= 1
+        self._wake()
+
+    def learn(self, error: BaseException | None) -> None:
+        """Adjust to how a request ended: success grows the limit, push-back halves it."""
         if error is None:
             self.limit = min(self.maximum, self.limit + 1)
         elif isinstance(error, RateLimitError | ServiceUnavailableError):

@@ -7,6 +7,7 @@ help, or a program that only uses the models, should not pay for it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -224,17 +225,15 @@ class Client:
 
         async def attempt() -> Page:
             state.attempts += 1
-            if gate is None:
-                return await self._attempt(request, page, state.attempts, state.remaining())
-            await gate.acquire()
             error: BaseException | None = None
             try:
-                return await self._attempt(request, page, state.attempts, state.remaining())
+                return await self._attempt(request, page, state.attempts, state.remaining(), gate)
             except BaseException as exc:
                 error = exc
                 raise
             finally:
-                gate.release(error)
+                if gate is not None:
+                    gate.learn(error)
 
         def on_backoff(details: Any) -> None:
             error: IpayError = details["exception"]
@@ -265,14 +264,29 @@ class Client:
         return await retrying()
 
     async def _attempt(
-        self, request: Request, page: int, number: int, time_left: float | None
+        self,
+        request: Request,
+        page: int,
+        number: int,
+        time_left: float | None,
+        gate: Throttle | None,
     ) -> Page:
         started = time.perf_counter()
         http_status: int | None = None
         outcome = "?"
         ipay_uuid: str | None = None
         try:
-            http_status, headers, body = await self._send(request, time_left)
+            if gate is None:
+                http_status, headers, body = await self._send(request, time_left)
+            else:
+                # The slot is held while on the wire only: decoding frees it for the next.
+                await gate.acquire()
+                try:
+                    http_status, headers, body = await self._send(request, time_left)
+                finally:
+                    gate.release()
+                # Let the request that takes the slot leave before this page is decoded.
+                await asyncio.sleep(0)
             result = protocol.read_response(http_status, headers, body, page=page)
             outcome, ipay_uuid = "TXN", result.ipay_uuid
             return result

@@ -119,31 +119,35 @@ class _RecentIds:
 
     def __init__(self, pages: int, initial: tuple[str, ...] = (), number: int = 0) -> None:
         self._keep = pages
-        self._by_page: dict[int, list[str]] = {}
+        self._by_page: dict[int, set[str]] = {}
         self._ids: set[str] = set()
-        self._remember(list(initial), number)
+        self._remember(set(initial), number)
 
-    def fresh(self, links: Sequence[PayoutLink], number: int) -> Sequence[PayoutLink]:
-        """The links of page ``number`` not seen before (first sighting wins), now remembered."""
-        ids = list(map(_LINK_ID, links))
-        if self._ids.isdisjoint(ids) and len(set(ids)) == len(ids):
-            self._remember(ids, number)  # the common case, at C speed
+    def fresh(
+        self, links: Sequence[PayoutLink], ids: tuple[str, ...], number: int
+    ) -> Sequence[PayoutLink]:
+        """The links of page ``number`` not seen before (first sighting wins), now remembered.
+
+        ``ids`` are the links' ``link_id``s, in order.
+        """
+        new = set(ids)
+        if len(new) == len(ids) and self._ids.isdisjoint(new):
+            self._remember(new, number)  # the common case, at C speed
             return links
-        fresh, fresh_ids = [], []
+        fresh, fresh_ids = [], set()
         for link, link_id in zip(links, ids, strict=True):
-            if link_id not in self._ids:
-                self._ids.add(link_id)
+            if link_id not in self._ids and link_id not in fresh_ids:
                 fresh.append(link)
-                fresh_ids.append(link_id)
+                fresh_ids.add(link_id)
         self._remember(fresh_ids, number)
         return fresh
 
-    def _remember(self, ids: list[str], number: int) -> None:
-        self._ids.update(ids)
-        self._by_page.setdefault(number, []).extend(ids)
+    def _remember(self, ids: set[str], number: int) -> None:
+        self._ids |= ids
+        self._by_page.setdefault(number, set()).update(ids)
         newest = max(self._by_page)
         for old in [n for n in self._by_page if n <= newest - self._keep]:
-            self._ids.difference_update(self._by_page.pop(old))
+            self._ids -= self._by_page.pop(old)
 
 
 class PageWalk:
@@ -151,7 +155,7 @@ class PageWalk:
 
     Each page handed out carries only links not handed out before. With
     ``concurrency=N`` up to N pages are requested at once (never more in flight, and
-    never a page beyond the N after the one being consumed). Use ``async with`` or
+    never a page beyond the 2N after the one being consumed). Use ``async with`` or
     :meth:`aclose` to cancel prefetched requests when leaving early.
     """
 
@@ -279,11 +283,17 @@ class PageWalk:
             raise
 
     def _prefetch(self, number: int) -> None:
-        """Start the pages after ``number`` in the window, up to the last page known."""
+        """Start the pages after ``number`` in the window, up to the last page known.
+
+        The window is 2N pages: the throttle keeps N requests in flight, and the next
+        request leaves as soon as an answer frees a slot, not when the consumer has
+        caught up with it (so a walk keeps the server busy while it decodes).
+        """
         if self._page_size is None or self._total is None or self.consistency == "strict":
             return
         last = -(-self._total // self._page_size)
-        for ahead in range(number + 1, min(number + self.concurrency, last + 1)):
+        window = 2 * self.concurrency if self.concurrency > 1 else 1  # one at a time: on demand
+        for ahead in range(number + 1, min(number + window, last + 1)):
             if ahead not in self._tasks and ahead not in self._kept:
                 self._tasks[ahead] = asyncio.create_task(self._read(ahead))
 
@@ -342,14 +352,15 @@ class PageWalk:
                 f"page {read.number} has {len(page.records)} links where the server "
                 f"pages by {self._page_size}"
             )
-        fresh = self._recent.fresh(page.records, read.number)
+        ids = tuple(map(_LINK_ID, page.records))
+        fresh = self._recent.fresh(page.records, ids, read.number)
         self.stats.duplicates_dropped += len(page.records) - len(fresh)
         self._coverage = max(coverage, start + len(page.records))
         if self._coverage > self._furthest:
             self._furthest, self._stalled = self._coverage, 0
         if page.records:  # an empty answer tells no total
             self._total = page.meta.total_records
-            self._last_ids = tuple(link.link_id for link in page.records)
+            self._last_ids = ids
             self._last_number = read.number
         self._anchor = max(self._anchor, read.received_at)
         self._done = not page.records or self._coverage >= (self._total or 0)
@@ -391,8 +402,12 @@ class PageWalk:
                 f"asked for page {read.number}, the server answered page "
                 f"{page.meta.current_page}: it does not honour pageNumber"
             )
-        ids = tuple(link.link_id for link in page.records)
-        same = read.number != self._last_number and ids == self._last_ids
+        last = self._last_ids
+        same = (
+            read.number != self._last_number
+            and last[:1] == (page.records[0].link_id,)
+            and tuple(map(_LINK_ID, page.records)) == last
+        )
         if same and page.meta.total_records == self._total:
             raise ResponseFormatError(
                 f"page {read.number} holds the same links as the page before it: "
