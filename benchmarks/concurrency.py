@@ -1,0 +1,121 @@
+"""Measurement 3: walking pages one at a time and N at a time, at 50 ms and at 0 ms.
+
+The paced server answers every request after 50 ms, so a walk of P pages with N
+requests in flight can take no less than ``ceil(P / N) * 50 ms``. Each row is
+the wall time of ``client.iter_pages(per_page=100, concurrency=N)`` over every
+page, and that ideal over the time taken (100% is perfect; the target is 90%).
+The unpaced server answers at once: there the rows show pages/s and the speed-up
+over N = 1, which only the client's own work bounds.
+
+For context, a second percentage uses the bound of a walk that reads page 1
+alone (to learn ``totalPages``) before it fans out: ``(1 + ceil((P - 1) / N)) *
+50 ms``. Only a walk that asks for pages 2..N before page 1 has answered can
+reach the first ideal; without that, 90% of it is out of reach from N = 8 on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from functools import partial
+
+import ipay_links
+
+from ._report import Ratio, Row, Spread, Trials, shuffled_rounds, verdict
+from ._servers import Dataset
+from ._walkers import CREDENTIALS
+
+__all__ = ["datasets", "run"]
+
+TARGET = 3
+NAME = "paced"
+UNPACED = "unpaced"
+LATENCY = 0.050
+PER_PAGE = 100
+CONCURRENCY = (1, 2, 4, 8, 16)
+
+
+def _pages(quick: bool) -> int:
+    return 10 if quick else 200
+
+
+def datasets(*, quick: bool, seed: int) -> list[Dataset]:
+    return [
+        Dataset(NAME, PER_PAGE, _pages(quick), latency=LATENCY, seed=seed),
+        Dataset(UNPACED, PER_PAGE, _pages(quick), latency=0.0, seed=seed),
+    ]
+
+
+async def _walk(base_url: str, concurrency: int) -> int:
+    pages = 0
+    async with ipay_links.Client(CREDENTIALS, base_url=base_url) as client:
+        async for page in client.iter_pages(per_page=PER_PAGE, concurrency=concurrency):
+            pages += 1 if page.records else 0
+    return pages
+
+
+async def _measure(base_url: str, pages: int, rounds: int, rng: random.Random) -> Trials:
+    if (got := await _walk(base_url, 1)) != pages:  # untimed: warm up, check the walk
+        raise RuntimeError(f"the walk read {got} pages, expected {pages}")
+    trials = Trials()
+    for order in shuffled_rounds([str(n) for n in CONCURRENCY], rounds, rng):
+        for name in order:
+            await trials.time_async(name, partial(_walk, base_url, int(name)))
+    return trials
+
+
+def run(*, quick: bool, rng: random.Random, urls: dict[str, str]) -> list[Row]:
+    pages = _pages(quick)
+    rounds = 1 if quick else 2
+    trials = asyncio.run(_measure(urls[NAME], pages, rounds, rng))
+    rows = _paced_rows(trials, pages, rounds)
+    unpaced = asyncio.run(_measure(urls[UNPACED], pages, 1 if quick else 5, rng))
+    for n in CONCURRENCY:
+        rate = Spread.of([pages / s for s in unpaced.seconds[str(n)]])
+        ratios = (unpaced.ratio(str(n), "1", label="sequential"),) if n > 1 else ()
+        rows.append(
+            Row(
+                TARGET,
+                f"iter_pages(concurrency={n}), server at 0 ms",
+                rate,
+                "pages/s",
+                ratios=ratios,
+                note=f"{pages} pages x {PER_PAGE} links" if n == 1 else "",
+            )
+        )
+    return rows
+
+
+def _paced_rows(trials: Trials, pages: int, rounds: int) -> list[Row]:
+    rows = []
+    for n in CONCURRENCY:
+        ideal = math.ceil(pages / n) * LATENCY
+        seconds = trials.seconds[str(n)]
+        efficiency = Ratio(
+            f"ideal {ideal * 1000:.0f} ms",
+            Spread.of([ideal / s for s in seconds]),
+            minimum=0.9 if n > 1 else None,
+            percent=True,
+        )
+        ratios = [efficiency]
+        if n > 1:
+            # A walk that waits for page 1 to learn totalPages before fanning out.
+            bound = (1 + math.ceil((pages - 1) / n)) * LATENCY
+            after_first = Spread.of([bound / s for s in seconds])
+            ratios.append(Ratio(f"page 1 first: {bound * 1000:.0f} ms", after_first, percent=True))
+            ratios.append(trials.ratio(str(n), "1", label="sequential"))
+        note = f"{pages} pages x {PER_PAGE} links, {rounds} rounds" if n == 1 else ""
+        rows.append(
+            Row(
+                TARGET,
+                f"iter_pages(concurrency={n})",
+                trials.millis(str(n)),
+                "ms",
+                ratios=tuple(ratios),
+                goal="≥ 90% of ideal" if n > 1 else "",
+                met=verdict(efficiency.met) if n > 1 else None,
+                note=note,
+            )
+        )
+    return rows
