@@ -1,52 +1,201 @@
-"""The ``ipay-links export`` command, in-process and as a real subprocess."""
+"""The ``ipay-links`` command, in-process (``main([...])``) and as subprocesses."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ipay_links import __version__
 from ipay_links.cli import main
-from ipay_links.testing import Simulator
+from ipay_links.testing import Fault, Simulator, generate_links
+
+SECRET = "cli-SECRET-7f3a9c"
 
 
-def test_export_from_the_simulator_writes_every_link_exactly(
-    capsys: pytest.CaptureFixture[str],
+@contextmanager
+def serving(simulator: Simulator) -> Iterator[str]:
+    """Run ``simulator`` on a loopback port in a thread of its own, for main() to call."""
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def run() -> None:
+        box["stop"] = asyncio.Event()
+        async with simulator.serve() as url:
+            box["url"] = url
+            ready.set()
+            await box["stop"].wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(run(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        yield box["url"]
+    finally:
+        loop.call_soon_threadsafe(box["stop"].set)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "IPAY_CLIENT_ID": "cli-client",
+        "IPAY_CLIENT_SECRET": SECRET,
+        "IPAY_ENDPOINT_IP": "127.0.0.1",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
+def sim() -> Simulator:
+    from ipay_links import Credentials
+
+    return Simulator(57, seed=4, credentials=Credentials("cli-client", SECRET, "127.0.0.1"))
+
+
+def ids(links: list[dict[str, Any]]) -> list[str]:
+    return [link["linkId"] for link in links]
+
+
+def check_record(record: dict[str, Any], wire: dict[str, Any]) -> None:
+    assert record["link_id"] == wire["linkId"]
+    assert Decimal(str(record["amount"])) == Decimal(str(wire["amount"]))
+    assert record["status"] == wire["status"]
+    assert record["activated_at"].endswith("+05:30")
+
+
+def test_jsonl_to_stdout_is_every_link_with_exact_amounts(
+    sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["export", "--simulator", "--simulator-links", "64", "--per-page", "9"]) == 0
+    with serving(sim) as url:
+        assert main(["export", "--base-url", url, "--per-page", "9"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    expected = Simulator(64).links
-    assert len(lines) == 64
-    for line, wire in zip(lines, expected, strict=True):
+    assert len(lines) == 57
+    for line, wire in zip(lines, sim.links, strict=True):
         record = json.loads(line, parse_float=Decimal)
-        assert record["link_id"] == wire["linkId"]
-        assert record["amount"] == Decimal(str(wire["amount"]))
+        check_record(record, wire)
+        assert type(record["amount"]) in (Decimal, int)  # a JSON number, never a string
         assert record["contact_details"]["email"] == wire["contactDetails"]["email"]
-        assert record["activated_at"].endswith("+05:30")
+    assert not re.search(r"\d\.\d*0000|9999", capsys.readouterr().out)
 
 
-def test_export_applies_filters_and_max_items(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = [
-        "export",
-        "--simulator",
-        "--status",
-        "CLAIMED",
-        "--status",
-        "EXPIRED",
-        "--max-items",
-        "7",
-    ]
-    assert main(argv) == 0
+def test_csv_file_flattens_contacts_and_keeps_amounts_exact(
+    sim: Simulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "links.csv"
+    with serving(sim) as url:
+        assert main(["export", "--base-url", url, "-o", str(out), "--format", "csv", "-q"]) == 0
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["link_id"] for row in rows] == ids(sim.links)
+    for row, wire in zip(rows, sim.links, strict=True):
+        assert Decimal(row["amount"]) == Decimal(str(wire["amount"]))
+        assert row["contact_mobile"] == wire["contactDetails"]["mobile"]
+        assert row["payment_modes"] == "|".join(wire["paymentModes"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["links.csv"]
+
+
+def test_json_file_is_one_array(sim: Simulator, env: dict[str, str], tmp_path: Path) -> None:
+    out = tmp_path / "links.json"
+    out.write_text("an older export")
+    with serving(sim) as url:
+        assert main(["export", "--base-url", url, "-o", str(out), "--format", "json"]) == 0
+    records = json.loads(out.read_text(), parse_float=Decimal)
+    for record, wire in zip(records, sim.links, strict=True):
+        check_record(record, wire)
+    assert len(records) == 57
+
+
+def test_filters_and_max_items(
+    sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serving(sim) as url:
+        argv = ["export", "--base-url", url, "--status", "CLAIMED", "--status", "EXPIRED"]
+        assert main([*argv, "--max-items", "7", "--concurrency", "3"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert len(records) == 7
-    assert {record["status"] for record in records} <= {"CLAIMED", "EXPIRED"}
+    wanted = [link for link in sim.links if link["status"] in ("CLAIMED", "EXPIRED")]
+    assert [r["link_id"] for r in records] == ids(wanted)[:7]
+    assert sim.requests[0].body["filters"]["status"] == ["CLAIMED", "EXPIRED"]
 
 
-def test_export_without_credentials_names_the_missing_variables(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "json"])
+def test_a_failure_leaves_a_partial_file_and_resume_completes_it_exactly(
+    sim: Simulator,
+    env: dict[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fmt: str,
+) -> None:
+    out = tmp_path / f"links.{fmt}"
+    sim.inject(Fault.envelope("IAC", "Invalid dealer credentials"), page=4)
+    with serving(sim) as url:
+        argv = ["export", "--base-url", url, "--per-page", "10", "-o", str(out), "--format", fmt]
+        assert main(argv) == 3
+        err = capsys.readouterr().err
+        assert "authentication refused" in err and "--resume" in err
+        assert not out.exists()
+        saved = json.loads((tmp_path / f"links.{fmt}.checkpoint").read_text())
+        assert saved["checkpoint"]["next_page"] == 4
+        assert saved["links_written"] == 30
+        # Links created while the job was down: the resumed walk must not repeat any.
+        sim.links[:0] = generate_links(200, seed=77)[:4]
+        assert main([*argv[:3], "-o", str(out), "--format", fmt, "--resume"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    exported = _read(out, fmt)
+    assert len(exported) == len(set(exported))
+    assert set(ids(sim.links[4:])) <= set(exported)
+
+
+def _read(path: Path, fmt: str) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    if fmt == "jsonl":
+        return [json.loads(line)["link_id"] for line in text.splitlines()]
+    if fmt == "json":
+        return [record["link_id"] for record in json.loads(text)]
+    return [row["link_id"] for row in csv.DictReader(text.splitlines())]
+
+
+def test_an_api_failure_after_retries_exits_4_with_one_clear_line(
+    sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim.inject(Fault.envelope("RPI", "Request parameters invalid"))
+    with serving(sim) as url:
+        assert main(["export", "--base-url", url]) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert re.match(r"ipay-links: ApiError: \[h0009\w+\] RPI: Request parameters invalid", err[0])
+
+
+def test_a_network_failure_exits_4(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert main(["export", "--base-url", f"http://127.0.0.1:{port}", "-q", "--retries", "1"]) == 4
+    assert "TransportError" in capsys.readouterr().err
+
+
+def test_missing_credentials_exit_2_naming_them(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for name in ("IPAY_CLIENT_ID", "IPAY_CLIENT_SECRET", "IPAY_ENDPOINT_IP"):
         monkeypatch.delenv(name, raising=False)
@@ -55,13 +204,205 @@ def test_export_without_credentials_names_the_missing_variables(
     assert "IPAY_CLIENT_ID" in err and "IPAY_CLIENT_SECRET" in err and "IPAY_ENDPOINT_IP" in err
 
 
-def test_python_dash_m_runs_the_export() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ipay_links", "export", "--simulator", "--simulator-links", "15"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--resume"], "--resume needs -o FILE"),
+        (["-o", "{out}", "--resume"], "there is no"),
+        (["--per-page", "0"], "per_page must be at least 1"),
+        (["--concurrency", "0"], "concurrency must be at least 1"),
+    ],
+)
+def test_usage_errors_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    argv = [arg.replace("{out}", str(tmp_path / "x.jsonl")) for arg in argv]
+    assert main(["export", "--simulator", "--simulator-links", "5", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_leftover_partial_file_needs_resume_or_removal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "x.jsonl.partial").write_text("")
+    assert main(["export", "--simulator", "-o", str(tmp_path / "x.jsonl")]) == 2
+    assert "add --resume" in capsys.readouterr().err
+
+
+def test_resume_refuses_another_format_or_new_filters(
+    sim: Simulator, env: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.csv"
+    sim.inject(Fault.envelope("IAC", "no"), page=2)
+    with serving(sim) as url:
+        base = ["export", "--base-url", url, "--per-page", "10", "-o", str(out)]
+        assert main([*base, "--format", "csv"]) == 3
+        assert main([*base[:3], "-o", str(out), "--resume"]) == 2
+        assert "add --format csv" in capsys.readouterr().err
+        assert main([*base, "--format", "csv", "--resume", "--status", "ISSUED"]) == 2
+        assert "give the same filters" in capsys.readouterr().err
+
+
+def test_no_secret_in_any_output(
+    sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    sim.inject(Fault.envelope("IAC", "Invalid dealer credentials"), page=2)
+    with serving(sim) as url:
+        main(["export", "--base-url", url, "--per-page", "10", "-vv", "--debug"])
+        main(["export", "--base-url", url, "-o", str(tmp_path / "a.csv"), "-vv", "--debug"])
+        main(["page", "1", "--base-url", url, "-vv"])
+    captured = capsys.readouterr()
+    assert "IAC" in captured.err  # the failure was reported
+    assert SECRET not in captured.out + captured.err
+    for path in tmp_path.iterdir():
+        assert SECRET not in path.read_text()
+
+
+def test_verbose_turns_on_the_librarys_logging(
+    sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serving(sim) as url:
+        assert main(["export", "--base-url", url, "--max-items", "1", "-vv"]) == 0
+        assert "attempt=1 http_status=200 statuscode=TXN" in capsys.readouterr().err
+        assert main(["export", "--base-url", url, "--max-items", "1"]) == 0
+        assert capsys.readouterr().err == ""
+
+
+def test_page_prints_one_page_with_its_meta(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["page", "2", "--simulator", "--simulator-links", "30", "--per-page", "4"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["meta"]["current_page"] == 2
+    assert document["meta"]["total_records"] == 30
+    assert [r["link_id"] for r in document["records"]] == ids(Simulator(30).links[4:8])
+
+
+def test_version_and_help_name_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert __version__ in capsys.readouterr().out
+    for command in ("export", "page", "simulate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "example" in capsys.readouterr().out
+
+
+def run(*argv: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "ipay_links", *argv]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, **kwargs
+    )
+
+
+def test_a_real_subprocess_exports_and_stays_silent_when_stderr_is_no_terminal(
+    tmp_path: Path,
+) -> None:
+    result = run(
+        "export", "--simulator", "--simulator-links", "40", "-o", str(tmp_path / "a.jsonl")
     )
     assert result.returncode == 0, result.stderr
-    assert len(result.stdout.splitlines()) == 15
+    assert result.stderr == ""  # no progress bar into a pipe
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 40
+
+
+def test_a_progress_bar_shows_on_a_terminal(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main_fd, terminal_fd = pty.openpty()
+    # A terminal of 24 rows and 100 columns, as a person's would be.
+    fcntl.ioctl(terminal_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    command = [sys.executable, "-m", "ipay_links", "export", "--simulator"]
+    process = subprocess.Popen(
+        [*command, "--simulator-links", "300", "-o", str(tmp_path / "b.jsonl")],
+        stderr=terminal_fd,
+        stdout=subprocess.DEVNULL,
+    )
+    os.close(terminal_fd)
+    output = b""
+    try:
+        while chunk := _read_fd(main_fd):
+            output += chunk
+    finally:
+        process.wait(60)
+        os.close(main_fd)
+    assert process.returncode == 0
+    assert b"300/300" in output and b"link" in output
+
+
+def _read_fd(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # the terminal closed
+        return b""
+
+
+def test_ctrl_c_keeps_the_partial_file_and_resume_finishes_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from ipay_links import Credentials
+
+    slow = Simulator(
+        200, seed=9, latency=0.15, credentials=Credentials("cli-client", SECRET, "127.0.0.1")
+    )
+    out = tmp_path / "c.jsonl"
+    with serving(slow) as url:
+        argv = [sys.executable, "-m", "ipay_links", "export", "--base-url", url]
+        argv += ["--per-page", "10", "-o", str(out)]
+        process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while len(slow.requests) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 130, err
+        assert "--resume" in err
+        assert not out.exists()
+        assert (tmp_path / "c.jsonl.partial").exists()
+        assert (tmp_path / "c.jsonl.checkpoint").exists()
+        slow.latency = 0.0
+        finished = subprocess.run(
+            [*argv, "--resume"], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert finished.returncode == 0, finished.stderr
+    exported = [json.loads(line)["link_id"] for line in out.read_text().splitlines()]
+    assert exported == ids(slow.links)
+
+
+def test_simulate_serves_with_scheduled_faults() -> None:
+    import urllib.request
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ipay_links", "simulate", "--port", "0", "--links", "30", "--fault"]
+        + ["spd", "--fault-every", "2"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        match = re.search(r"on (http://\S+) with 30 links", line)
+        assert match, line
+        creds = process.stderr.readline()
+        headers = dict(re.findall(r"(IPAY_\w+)=(\S+)", creds))
+        codes = []
+        for _ in range(4):
+            request = urllib.request.Request(
+                match[1] + "/payments/payout/link/list",
+                data=b"{}",
+                method="GET",
+                headers={
+                    "X-Ipay-Auth-Code": "1",
+                    "X-Ipay-Client-Id": headers["IPAY_CLIENT_ID"],
+                    "X-Ipay-Client-Secret": headers["IPAY_CLIENT_SECRET"],
+                    "X-Ipay-Endpoint-Ip": "127.0.0.1",
+                    "Content-Type": "application/json",
+                },
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:  # loopback
+                codes.append(json.loads(response.read())["statuscode"])
+        assert codes == ["TXN", "SPD", "TXN", "SPD"]
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)

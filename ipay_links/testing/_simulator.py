@@ -107,11 +107,13 @@ class Simulator:
         self._next_index = len(self.links)
         self._served_pages: set[int | None] = set()
         self.requests: list[SeenRequest] = []
+        self.request_count = 0  # every request ever, also those no longer kept
         self.keep_requests = keep_requests
         self.in_flight = 0
         self.max_in_flight = 0
         self.url: str | None = None
         self._faults: list[tuple[Fault, int | None]] = []
+        self._periodic: list[tuple[Fault, int]] = []
         self._arrived: asyncio.Event | None = None
 
     # -- scripting -------------------------------------------------------------------
@@ -123,7 +125,17 @@ class Simulator:
         """
         self._faults.extend([(fault, page)] * times)
 
+    def inject_every(self, fault: Fault, every: int) -> None:
+        """Serve ``fault`` to every ``every``-th request, for as long as the simulator runs."""
+        if every < 1:
+            raise ValueError(f"every must be at least 1, got {every}")
+        self._periodic.append((fault, every))
+
     def _next_fault(self, page: int | None) -> Fault | None:
+        number = self.request_count
+        for fault, every in self._periodic:
+            if number % every == 0:
+                return fault
         for index, (fault, wanted) in enumerate(self._faults):
             if wanted is None or wanted == page:
                 del self._faults[index]
@@ -198,6 +210,7 @@ class Simulator:
             body=None,
         )
         self.requests.append(seen)
+        self.request_count += 1
         if self.keep_requests is not None and len(self.requests) > self.keep_requests:
             del self.requests[: len(self.requests) - self.keep_requests]
         if self._arrived is not None:
@@ -221,7 +234,7 @@ class Simulator:
             self.in_flight -= 1
 
     def _apply_mutations(self, seen: SeenRequest) -> None:
-        number = len(self.requests)
+        number = self.request_count
         for mutation in self.mutations:
             if mutation.due(seen, self._served_pages, number):
                 self._next_index += mutation.apply(self.links, self._rng, self._next_index)

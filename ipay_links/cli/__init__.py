@@ -1,0 +1,299 @@
+"""``ipay-links``: export payout links, look at a page, run the simulator.
+
+Exit codes: 0 success, 1 a file could not be read or written, 2 usage error (bad
+option, missing credentials), 3 authentication refused, 4 API or network failure
+after retries, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .. import __version__
+from .._retry import RetryPolicy
+from ..client import DEFAULT_BASE_URL, Client
+from ..credentials import Credentials
+from ..errors import AuthenticationError, IpayError
+from ..models import LinkStatus
+from ..protocol import MAX_PER_PAGE
+from ._export import UsageError, export
+from ._formats import FORMATS, record_of
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FILE, EXIT_USAGE, EXIT_AUTH, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+
+_EXPORT_EXAMPLES = """examples:
+  ipay-links export --simulator --max-items 5
+  ipay-links export --status ISSUED --status PROCESSING -o links.csv --format csv
+  ipay-links export --concurrency 8 -o links.jsonl       (and, if it stopped: --resume)
+  IPAY_CLIENT_ID=... IPAY_CLIENT_SECRET=... IPAY_ENDPOINT_IP=... ipay-links export -o all.json
+
+credentials come from IPAY_CLIENT_ID, IPAY_CLIENT_SECRET, IPAY_ENDPOINT_IP (and
+IPAY_AUTH_CODE, 1 by default) unless --simulator is given.
+exit codes: 0 done, 1 file error, 2 usage, 3 authentication refused,
+4 API or network failure after retries, 130 interrupted."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    """Where the links come from, and how much to say."""
+    parser.add_argument(
+        "--simulator",
+        action="store_true",
+        help="use the built-in InstantPay simulator: no credentials needed",
+    )
+    parser.add_argument(
+        "--simulator-links",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="links in the simulator's data set (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--base-url", default=DEFAULT_BASE_URL, help="API root (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=5,
+        metavar="N",
+        help="tries per page before giving up (default: %(default)s; 1: no retry)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log INFO (-v) or DEBUG (-vv) to stderr"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no warnings")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+
+
+def _filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--status",
+        action="append",
+        choices=[member.value for member in LinkStatus],
+        help="keep links in this status; repeat for several (example: --status ISSUED)",
+    )
+    parser.add_argument(
+        "--contact", help="a contact's name, mobile or email (example: --contact 9876543210)"
+    )
+    parser.add_argument(
+        "--link-id", help="one link's id (example: --link-id 657aa9841b8d3897ff0a84fb)"
+    )
+    parser.add_argument(
+        "--per-page",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"page size asked for, 1 to {MAX_PER_PAGE} (default: 100; the server may cap it)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ipay-links",
+        description="Export InstantPay payout links, look at one page, or run a simulator.",
+        epilog="run 'ipay-links COMMAND --help' for each command's options and examples",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    formatter = argparse.RawDescriptionHelpFormatter
+
+    export_parser = commands.add_parser(
+        "export",
+        help="write every link for the filters to a file or stdout",
+        description="Walk every page and write every link, exactly once, to stdout or -o FILE.",
+        epilog=_EXPORT_EXAMPLES,
+        formatter_class=formatter,
+    )
+    _filters(export_parser)
+    export_parser.add_argument(
+        "-o", "--output", type=Path, help="write to FILE (through FILE.partial) instead of stdout"
+    )
+    export_parser.add_argument(
+        "--format", choices=FORMATS, default="jsonl", help="output format (default: jsonl)"
+    )
+    export_parser.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="pages requested at once"
+    )
+    export_parser.add_argument(
+        "--consistency",
+        choices=("fast", "strict"),
+        default="fast",
+        help="strict reads one page at a time, exact under any change (see the README)",
+    )
+    export_parser.add_argument(
+        "--max-items", type=int, default=None, metavar="N", help="stop after N links"
+    )
+    export_parser.add_argument(
+        "--resume", action="store_true", help="go on with an interrupted -o FILE export"
+    )
+    _common(export_parser)
+
+    page_parser = commands.add_parser(
+        "page",
+        help="print one page, with its meta, as JSON",
+        description="Fetch one page and print it, meta and links, as JSON.",
+        epilog="example: ipay-links page 2 --simulator --per-page 5",
+        formatter_class=formatter,
+    )
+    page_parser.add_argument("number", type=int, help="the page number, from 1")
+    _filters(page_parser)
+    _common(page_parser)
+
+    from ..testing._serve import add_simulator_arguments
+
+    simulate_parser = commands.add_parser(
+        "simulate",
+        help="run the InstantPay simulator as a server",
+        description="Serve InstantPay's Payout Link List API on a port, until Ctrl-C.",
+        epilog="example: ipay-links simulate --port 8080 --links 5000 --latency 0.05 "
+        "--fault spd --fault-every 20",
+        formatter_class=formatter,
+    )
+    simulate_parser.add_argument(
+        "--host", default="127.0.0.1", help="address (default: %(default)s)"
+    )
+    simulate_parser.add_argument(
+        "--port", type=int, default=8080, help="port (default: %(default)s)"
+    )
+    add_simulator_arguments(simulate_parser)
+    return parser
+
+
+@asynccontextmanager
+async def _open_client(args: argparse.Namespace) -> AsyncIterator[Client]:
+    retry = RetryPolicy(max_tries=args.retries)
+    if not args.simulator:
+        async with Client(Credentials.from_env(), base_url=args.base_url, retry=retry) as client:
+            yield client
+        return
+    from ..testing import Simulator
+
+    simulator = Simulator(args.simulator_links)
+    async with (
+        simulator.serve() as url,
+        Client(simulator.credentials, base_url=url, retry=retry) as client,
+    ):
+        yield client
+
+
+async def _export(args: argparse.Namespace) -> None:
+    async with _open_client(args) as client:
+        await export(client, args, sys.stdout)
+
+
+async def _page(args: argparse.Namespace) -> None:
+    import msgspec
+
+    async with _open_client(args) as client:
+        page = await client.fetch_page(
+            args.number,
+            per_page=args.per_page,
+            status=args.status,
+            contact=args.contact,
+            link_id=args.link_id,
+        )
+    document = {
+        "meta": attrs.asdict(page.meta),
+        "records": [record_of(link) for link in page.records],
+        "ipay_uuid": page.ipay_uuid,
+        "timestamp": None if page.timestamp is None else page.timestamp.isoformat(),
+        "environment": page.environment,
+    }
+    encoded = msgspec.json.Encoder(decimal_format="number").encode(document)
+    sys.stdout.write(msgspec.json.format(encoded, indent=2).decode() + "\n")
+
+
+async def _simulate(args: argparse.Namespace) -> None:
+    from ..testing._serve import serve_forever, simulator_from
+
+    await serve_forever(simulator_from(args), args.host, args.port)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] = {
+    "export": _export,
+    "page": _page,
+    "simulate": _simulate,
+}
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Logs to whatever ``sys.stderr`` is when a record is emitted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("ipay-links: %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+_HANDLER = _StderrHandler()
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    verbose = getattr(args, "verbose", 0)
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    if getattr(args, "quiet", False) and not verbose:
+        level = logging.ERROR
+    library = logging.getLogger("ipay_links")
+    if _HANDLER not in library.handlers:
+        library.addHandler(_HANDLER)
+    library.setLevel(level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    _configure_logging(args)
+    try:
+        asyncio.run(COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        print("ipay-links: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`ipay-links export | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except BaseException as error:  # noqa: BLE001  # each kind maps to an exit code below
+        return _fail(error, args)
+    return EXIT_OK
+
+
+def _fail(error: BaseException, args: argparse.Namespace) -> int:
+    if isinstance(error, SystemExit):
+        raise error
+    code = _exit_code(error)
+    if code is None:
+        raise error  # a bug: let Python print it
+    if getattr(args, "debug", False):
+        traceback.print_exception(error, file=sys.stderr)
+    kind = "authentication refused" if code == EXIT_AUTH else type(error).__name__
+    if code == EXIT_USAGE:
+        kind = "error"
+    print(f"ipay-links: {kind}: {error}", file=sys.stderr)
+    return code
+
+
+def _exit_code(error: BaseException) -> int | None:
+    if isinstance(error, AuthenticationError):
+        return EXIT_AUTH
+    if isinstance(error, IpayError):
+        return EXIT_FAILURE
+    if isinstance(error, UsageError | ValueError | TypeError):
+        return EXIT_USAGE
+    if isinstance(error, OSError):
+        return EXIT_FILE
+    return None
