@@ -140,39 +140,20 @@ def test_whole_pages_decode_the_same_as_the_reference() -> None:
         assert all(type(link.amount) is Decimal for link in fast.records)
 
 
+def one_link_envelope() -> dict[str, Any]:
+    meta = {"totalPages": 1, "currentPage": 1, "totalRecords": 1, "recordsOnCurrentPage": 1}
+    return Simulator(3).envelope("TXN", "ok", {"meta": meta, "records": generate_links(1)})
+
+
 def test_a_duplicate_key_in_a_contact_is_caught_by_the_key_count() -> None:
-    envelope = Simulator(3).envelope(
-        "TXN",
-        "ok",
-        {
-            "meta": {
-                "totalPages": 1,
-                "currentPage": 1,
-                "totalRecords": 1,
-                "recordsOnCurrentPage": 1,
-            },
-            "records": generate_links(1),
-        },
-    )
+    envelope = one_link_envelope()
     body = json.dumps(envelope).replace('"name": ', '"name": "Mallory", "name": ', 1).encode()
     with pytest.raises(il.ResponseFormatError, match="same key twice"):
         protocol.read_response(200, {}, body, page=1)
 
 
 def test_white_space_before_a_colon_still_decodes_through_the_strict_parser() -> None:
-    envelope = Simulator(3).envelope(
-        "TXN",
-        "ok",
-        {
-            "meta": {
-                "totalPages": 1,
-                "currentPage": 1,
-                "totalRecords": 1,
-                "recordsOnCurrentPage": 1,
-            },
-            "records": generate_links(1),
-        },
-    )
+    envelope = one_link_envelope()
     body = json.dumps(envelope, indent=2).replace('"linkId":', '"linkId" :').encode()
     page = protocol.read_response(200, {}, body, page=1)
     assert page.records[0].link_id == generate_links(1)[0]["linkId"]
