@@ -20,8 +20,12 @@ import math
 import random
 from functools import partial
 
-import ipay_links
+import aiohttp
 
+import ipay_links
+from ipay_links.protocol import LIST_PATH
+
+from ._pages import CREDENTIALS_HEADERS, request_body
 from ._report import Ratio, Row, Spread, Trials, shuffled_rounds, verdict
 from ._servers import Dataset
 from ._walkers import CREDENTIALS
@@ -55,20 +59,49 @@ async def _walk(base_url: str, concurrency: int) -> int:
     return pages
 
 
-async def _measure(base_url: str, pages: int, rounds: int, rng: random.Random) -> Trials:
+async def _raw(base_url: str, concurrency: int, pages: int) -> int:
+    """The ceiling: plain aiohttp GETs, every page number known ahead, nothing decoded."""
+    slots = asyncio.Semaphore(concurrency)
+    url = base_url + LIST_PATH
+
+    async with aiohttp.ClientSession() as session:
+
+        async def get(page: int) -> int:
+            async with (
+                slots,
+                session.get(
+                    url, headers=CREDENTIALS_HEADERS, data=request_body(page, PER_PAGE)
+                ) as response,
+            ):
+                await response.read()
+                return 1
+
+        return sum(await asyncio.gather(*(get(page) for page in range(1, pages + 1))))
+
+
+async def _measure(
+    base_url: str, pages: int, rounds: int, rng: random.Random, *, raw: bool = False
+) -> Trials:
     if (got := await _walk(base_url, 1)) != pages:  # untimed: warm up, check the walk
         raise RuntimeError(f"the walk read {got} pages, expected {pages}")
+    names = [str(n) for n in CONCURRENCY]
+    if raw:
+        names += [f"raw-{n}" for n in CONCURRENCY if n > 1]
     trials = Trials()
-    for order in shuffled_rounds([str(n) for n in CONCURRENCY], rounds, rng):
+    for order in shuffled_rounds(names, rounds, rng):
         for name in order:
-            await trials.time_async(name, partial(_walk, base_url, int(name)))
+            if name.startswith("raw-"):
+                work = partial(_raw, base_url, int(name[4:]), pages)
+            else:
+                work = partial(_walk, base_url, int(name))
+            await trials.time_async(name, work)
     return trials
 
 
 def run(*, quick: bool, rng: random.Random, urls: dict[str, str]) -> list[Row]:
     pages = _pages(quick)
     rounds = 1 if quick else 2
-    trials = asyncio.run(_measure(urls[NAME], pages, rounds, rng))
+    trials = asyncio.run(_measure(urls[NAME], pages, rounds, rng, raw=True))
     rows = _paced_rows(trials, pages, rounds)
     unpaced = asyncio.run(_measure(urls[UNPACED], pages, 1 if quick else 5, rng))
     for n in CONCURRENCY:
@@ -105,6 +138,14 @@ def _paced_rows(trials: Trials, pages: int, rounds: int) -> list[Row]:
             after_first = Spread.of([bound / s for s in seconds])
             ratios.append(Ratio(f"page 1 first: {bound * 1000:.0f} ms", after_first, percent=True))
             ratios.append(trials.ratio(str(n), "1", label="sequential"))
+            raw_seconds = trials.seconds[f"raw-{n}"]
+            ratios.append(
+                Ratio(
+                    "ideal, by raw aiohttp (pages known, undecoded)",
+                    Spread.of([ideal / s for s in raw_seconds]),
+                    percent=True,
+                )
+            )
         note = f"{pages} pages x {PER_PAGE} links, {rounds} rounds" if n == 1 else ""
         rows.append(
             Row(
