@@ -29,12 +29,22 @@ class Throttle:
         self.waits = 0
         self._waiters: list[asyncio.Future[None]] = []
 
-    async def acquire(self) -> None:
-        """Wait for a free slot and for any Retry-After hold to pass, then take the slot."""
+    async def acquire(self, time_left: float | None = None) -> None:
+        """Wait for a free slot and for any Retry-After hold to pass, then take the slot.
+
+        A hold that lasts longer than ``time_left`` (the page's own budget) raises
+        :class:`RateLimitError` at once, as the page's own 429 would.
+        """
         counted = False
         while True:
             delay = self.resume_at - time.monotonic()
             if delay > 0:
+                if time_left is not None and delay >= time_left:
+                    raise RateLimitError(
+                        f"the walk is held back {delay:.1f} s by a Retry-After, longer than "
+                        "this page's max_time allows",
+                        retry_after=delay,
+                    )
                 if not counted:
                     self.waits, counted = self.waits + 1, True
                 await asyncio.sleep(delay)

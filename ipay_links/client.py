@@ -280,7 +280,7 @@ class Client:
                 http_status, headers, body = await self._send(request, time_left)
             else:
                 # The slot is held while on the wire only: decoding frees it for the next.
-                await gate.acquire()
+                await gate.acquire(time_left)
                 try:
                     http_status, headers, body = await self._send(request, time_left)
                 finally:

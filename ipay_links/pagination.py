@@ -242,7 +242,11 @@ class PageWalk:
         while not self._done:
             read = await self._take(self._next_number())
             self._force_next = None
-            page = self._judge(read)
+            try:
+                page = self._judge(read)
+            except IpayError:  # a server that breaks the rules, or a walk that cannot heal
+                await self.aclose()
+                raise
             if page is not None:
                 if self._counts_records:
                     self.stats.records_yielded += len(page.records)
@@ -320,6 +324,9 @@ class PageWalk:
         if total == known and (ordered or self._trusts_equal_totals):
             coverage = covered
         elif ordered:
+            # Every link that stays moved by at least ΔT when new links come at the
+            # head; but a link can also enter the set in the middle (a status filter),
+            # so a growing total proves nothing: only a drop moves the coverage back.
             coverage = max(0, covered - max(0, known - total))
         else:
             self._heal(read, f"it was read beside a read with {known} links, not after it")
@@ -327,7 +334,8 @@ class PageWalk:
         if start > coverage:
             self._coverage, self._total = coverage, total
             self._anchor = max(self._anchor, read.received_at)
-            self._kept[number] = read
+            if self._trusts_equal_totals:  # only then can this read be taken later
+                self._kept[number] = read
             self._heal(read, f"{known - total} links left the list since the pages before")
             return None
         return self._accept(read, coverage, start)
@@ -353,7 +361,13 @@ class PageWalk:
                 f"pages by {self._page_size}"
             )
         ids = tuple(map(_LINK_ID, page.records))
-        fresh = self._recent.fresh(page.records, ids, read.number)
+        # Links standing before the coverage were handed out already, or were created
+        # since: either way they are not handed out again.
+        covered = max(0, coverage - start)
+        if covered:
+            fresh = self._recent.fresh(page.records[covered:], ids[covered:], read.number)
+        else:
+            fresh = self._recent.fresh(page.records, ids, read.number)
         self.stats.duplicates_dropped += len(page.records) - len(fresh)
         self._coverage = max(coverage, start + len(page.records))
         if self._coverage > self._furthest:
@@ -404,7 +418,8 @@ class PageWalk:
             )
         last = self._last_ids
         same = (
-            read.number != self._last_number
+            self._last_number is not None  # unknown after a resume
+            and read.number != self._last_number
             and last[:1] == (page.records[0].link_id,)
             and tuple(map(_LINK_ID, page.records)) == last
         )
@@ -496,5 +511,6 @@ class LinkWalk:
             try:
                 page = await self.pages.__anext__()
             except StopAsyncIteration:
+                self._checkpoint = self.pages.checkpoint
                 return
             self._records, self._index = page.records, 0

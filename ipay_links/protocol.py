@@ -251,14 +251,6 @@ def _envelope(body: bytes) -> dict[str, Any] | None:
     return None
 
 
-def _parsed(body: bytes) -> dict[str, Any] | None:
-    try:
-        document = _codec.parse(body)
-    except ResponseFormatError:
-        return None
-    return document if isinstance(document, dict) else None
-
-
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -272,8 +264,9 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
     ok = 200 <= http_status < 300
     if ok:
         with _codec.no_gc_pauses():
-            document = _parsed(body)
-            if document is not None and document.get("statuscode") == "TXN":
+            # Not JSON to msgspec (lone surrogates included): not JSON to us either.
+            document = _codec.parse(body)
+            if isinstance(document, dict) and document.get("statuscode") == "TXN":
                 # The common case, a page of links: parsed fast, duplicate keys checked after.
                 return _codec.structure_page(document, page=page, body=body)
     # Anything else is small: parsed again by the strict parser, which refuses duplicate keys.

@@ -210,14 +210,20 @@ def test_missing_credentials_exit_2_naming_them(
         (["--resume"], "--resume needs -o FILE"),
         (["-o", "{out}", "--resume"], "there is no"),
         (["--per-page", "0"], "per_page must be at least 1"),
-        (["--concurrency", "0"], "concurrency must be at least 1"),
+        (["--concurrency", "0"], "--concurrency: 0 is not 1 or more"),
+        (["--max-items", "-1"], "--max-items: -1 is not 1 or more"),
+        (["--simulator-links", "x"], "'x' is not a whole number"),
     ],
 )
 def test_usage_errors_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     argv = [arg.replace("{out}", str(tmp_path / "x.jsonl")) for arg in argv]
-    assert main(["export", "--simulator", "--simulator-links", "5", *argv]) == 2
+    try:
+        code = main(["export", "--simulator", "--simulator-links", "5", *argv])
+    except SystemExit as exit_:  # argparse's own refusal
+        code = exit_.code  # type: ignore[assignment]
+    assert code == 2
     assert message in capsys.readouterr().err
 
 
@@ -406,3 +412,23 @@ def test_simulate_serves_with_scheduled_faults() -> None:
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def test_csv_quotes_fields_with_commas_quotes_and_line_breaks(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from ipay_links import Credentials
+
+    links = generate_links(3, seed=2)
+    links[0]["description"] = 'Refund, "late"\r\nsecond line'
+    links[1]["contactDetails"]["name"] = "Ravi\rKumar"
+    links[2]["contactDetails"]["name"] = "प्रिया राव"
+    odd = Simulator(links, credentials=Credentials("cli-client", SECRET, "127.0.0.1"))
+    out = tmp_path / "odd.csv"
+    with serving(odd) as url:
+        assert main(["export", "--base-url", url, "-o", str(out), "--format", "csv"]) == 0
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["description"] == 'Refund, "late"\r\nsecond line'
+    assert rows[1]["contact_name"] == "Ravi\rKumar"
+    assert rows[2]["contact_name"] == "प्रिया राव"

@@ -342,3 +342,11 @@ def test_a_json_error_keeps_no_copy_of_the_body_reachable() -> None:
         protocol.read_response(200, {}, body, page=1)
     assert caught.value.__context__ is None
     assert caught.value.__cause__ is None
+
+
+def test_a_lone_surrogate_is_not_json_to_us() -> None:
+    # The standard library's parser would take it, and no UTF-8 writer could write it.
+    body = json.dumps(with_record()).replace('"Sample Name"', '"Sample \\ud83d Name"', 1)
+    assert "\\ud83d" in body
+    with pytest.raises(il.ResponseFormatError, match="not valid JSON"):
+        protocol.read_response(200, {}, body.encode(), page=1)

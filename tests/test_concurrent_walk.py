@@ -204,3 +204,18 @@ async def test_throttle_holds_every_request_until_retry_after_has_passed() -> No
     await throttle.acquire()
     assert time.monotonic() - started >= 0.19
     assert throttle.waits == 1
+
+
+async def test_a_long_retry_after_on_another_page_does_not_outlast_max_time(
+    big: Simulator,
+) -> None:
+    big.latency = 0.02
+    big.inject(Fault.status(503), page=2)
+    big.inject(Fault.rate_limit("3600"), page=4)
+    policy = il.RetryPolicy(max_tries=5, max_time=1.0, base_delay=0.001, max_delay=0.01)
+    async with big.serve() as url, il.Client(big.credentials, base_url=url, retry=policy) as c:
+        started = time.monotonic()
+        with pytest.raises(il.RateLimitError):
+            async for _ in c.iter_links(per_page=10, concurrency=4):
+                pass
+    assert time.monotonic() - started < 3.0

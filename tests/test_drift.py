@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 
 import ipay_links as il
-from ipay_links.testing import Mutation, Simulator
+from ipay_links.testing import Mutation, Simulator, generate_links
 
 from .conftest import FAST_RETRY
 
@@ -276,3 +276,35 @@ async def test_the_documented_limit_is_real_and_strict_consistency_closes_it(
     assert len(got) == len(set(got))
     whole_walk = before & set(server.ids)
     assert whole_walk - set(got) == lost
+
+
+async def test_resume_after_more_than_a_page_of_new_links_loses_none() -> None:
+    # Beyond the stated bound (fewer than a page of changes between two reads) links
+    # may come twice across a resume, but none may be lost.
+    sim = Simulator(100, seed=31)
+    async with sim.serve() as url, il.Client(sim.credentials, base_url=url) as client:
+        got: list[str] = []
+        async with client.iter_links(per_page=10) as first:
+            async for link in first:
+                got.append(link.link_id)
+                if len(got) == 30:
+                    break
+        checkpoint = first.checkpoint
+        assert checkpoint.next_page == 4
+        sim.links[:0] = generate_links(300, seed=5)[:25]  # 2.5 pages of new links
+        got += [link.link_id async for link in client.iter_links(resume=checkpoint)]
+    assert {link["linkId"] for link in sim.links[25:]} <= set(got)
+
+
+async def test_resume_after_a_link_left_heals_instead_of_failing() -> None:
+    sim = Simulator(100, seed=32)
+    before = issued(sim)
+    async with sim.serve() as url, il.Client(sim.credentials, base_url=url) as client:
+        first = client.iter_pages(per_page=5, status="ISSUED")
+        page = await first.__anext__()
+        await first.aclose()
+        oldest_issued = [link for link in sim.links if link["status"] == "ISSUED"][-1]
+        oldest_issued["status"] = "CLAIMED"
+        rest = client.iter_links(resume=first.checkpoint)
+        got = [link.link_id for link in page.records] + [link.link_id async for link in rest]
+    assert_exact(got, before, issued(sim), set())

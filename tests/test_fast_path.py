@@ -55,10 +55,14 @@ def reference_or_error(raw: Any) -> il.PayoutLink | type[Exception]:
 
 
 def fast_or_error(raw: Any) -> il.PayoutLink | type[Exception]:
+    tally = [0]
     try:
-        return _codec._fast_link(raw)
+        link = _codec._fast_link(raw, tally)
     except Exception as error:
         return type(error)
+    # The strings counted for the duplicate-key check are the strings of the record.
+    assert tally == [_codec._tokens(raw)]
+    return link
 
 
 def wire(record: dict[str, Any]) -> Any:
@@ -157,3 +161,26 @@ def test_white_space_before_a_colon_still_decodes_through_the_strict_parser() ->
     body = json.dumps(envelope, indent=2).replace('"linkId":', '"linkId" :').encode()
     page = protocol.read_response(200, {}, body, page=1)
     assert page.records[0].link_id == generate_links(1)[0]["linkId"]
+
+
+@pytest.mark.parametrize(
+    ("find", "replace"),
+    [
+        ('"amount":', '"amount":1,"amount" :'),  # white space before a colon
+        ('"statuscode":"TXN"', '"statuscode":"ERR","statuscode"\t:"TXN"'),
+        ('"amount":', '"\\u0061mount":9,"amount":'),  # an escaped key
+        ('"name":', '"name":"Mallory","name":'),
+    ],
+)
+def test_no_duplicate_key_slips_past_the_count(find: str, replace: str) -> None:
+    body = json.dumps(one_link_envelope(), separators=(",", ":"))
+    assert find in body
+    with pytest.raises(il.ResponseFormatError, match="same key twice"):
+        protocol.read_response(200, {}, body.replace(find, replace, 1).encode(), page=1)
+
+
+def test_escaped_quotes_in_values_still_decode() -> None:
+    envelope = one_link_envelope()
+    envelope["data"]["records"][0]["description"] = 'Refund for "order 12"'
+    page = protocol.read_response(200, {}, json.dumps(envelope).encode(), page=1)
+    assert page.records[0].description == 'Refund for "order 12"'

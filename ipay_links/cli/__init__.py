@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import os
 import sys
@@ -46,6 +47,17 @@ exit codes: 0 done, 1 file error, 2 usage, 3 authentication refused,
 4 API or network failure after retries, 130 interrupted."""
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
+    return value
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     """Where the links come from, and how much to say."""
     parser.add_argument(
@@ -55,7 +67,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--simulator-links",
-        type=int,
+        type=_positive,
         default=1000,
         metavar="N",
         help="links in the simulator's data set (default: %(default)s)",
@@ -65,7 +77,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--retries",
-        type=int,
+        type=_positive,
         default=5,
         metavar="N",
         help="tries per page before giving up (default: %(default)s; 1: no retry)",
@@ -124,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         "--format", choices=FORMATS, default="jsonl", help="output format (default: jsonl)"
     )
     export_parser.add_argument(
-        "--concurrency", type=int, default=1, metavar="N", help="pages requested at once"
+        "--concurrency", type=_positive, default=1, metavar="N", help="pages requested at once"
     )
     export_parser.add_argument(
         "--consistency",
@@ -133,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
         help="strict reads one page at a time, exact under any change (see the README)",
     )
     export_parser.add_argument(
-        "--max-items", type=int, default=None, metavar="N", help="stop after N links"
+        "--max-items", type=_positive, default=None, metavar="N", help="stop after N links"
     )
     export_parser.add_argument(
         "--resume", action="store_true", help="go on with an interrupted -o FILE export"
@@ -258,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = _parser().parse_args(argv)
     _configure_logging(args)
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # Exports are UTF-8 whatever the terminal's locale says (JSON is UTF-8).
+        sys.stdout.reconfigure(encoding="utf-8")
     try:
         asyncio.run(COMMANDS[args.command](args))
     except KeyboardInterrupt:
@@ -283,7 +298,9 @@ def _fail(error: BaseException, args: argparse.Namespace) -> int:
     kind = "authentication refused" if code == EXIT_AUTH else type(error).__name__
     if code == EXIT_USAGE:
         kind = "error"
-    print(f"ipay-links: {kind}: {error}", file=sys.stderr)
+    # One line, whatever the server's message holds (new lines, escape sequences).
+    text = "".join(char if char.isprintable() else " " for char in str(error))
+    print(f"ipay-links: {kind}: {text}", file=sys.stderr)
     return code
 
 
@@ -292,8 +309,8 @@ def _exit_code(error: BaseException) -> int | None:
         return EXIT_AUTH
     if isinstance(error, IpayError):
         return EXIT_FAILURE
+    if isinstance(error, OSError | UnicodeError):
+        return EXIT_FILE
     if isinstance(error, UsageError | ValueError | TypeError):
         return EXIT_USAGE
-    if isinstance(error, OSError):
-        return EXIT_FILE
     return None

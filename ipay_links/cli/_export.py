@@ -83,6 +83,11 @@ class FileTarget:
             return self.stream
         # Links written after the last whole page are cut off: they come again.
         with self.partial.open("r+b") as raw:
+            if raw.seek(0, os.SEEK_END) < self.resumed.offset:
+                raise UsageError(
+                    f"--resume: {self.partial} is shorter than its checkpoint says: it was "
+                    "changed since; delete it and the checkpoint to start again"
+                )
             raw.truncate(self.resumed.offset)
         self.stream = self.partial.open("a", encoding="utf-8", newline="")
         return self.stream
@@ -179,7 +184,7 @@ async def _pump(
         async for page in walk:
             links = page.records
             if max_items is not None:
-                links = links[: max_items - writer.written]
+                links = links[: max(0, max_items - writer.written)]
             writer.write(links)
             progress.update(walk.stats, len(links))
             if max_items is not None and writer.written >= max_items:

@@ -132,7 +132,8 @@ class CsvWriter(Writer):
 
     def _rows(self, rows: list[list[str]]) -> None:
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        # RFC 4180 line ends: a field holding a CR or LF is then always quoted.
+        csv.writer(buffer, lineterminator="\r\n").writerows(rows)
         self.out.write(buffer.getvalue())
 
 

@@ -25,7 +25,8 @@ HEADER = ["link_id", "amount", "order_id", "reference_no", "activated_at"]
 
 def _row(link: il.PayoutLink) -> list[str]:
     activated = "" if link.activated_at is None else link.activated_at.isoformat()
-    return [link.link_id, str(link.amount), link.order_id or "", link.reference_no or "", activated]
+    amount = format(link.amount, "f")  # exact, never 1E+2
+    return [link.link_id, amount, link.order_id or "", link.reference_no or "", activated]
 
 
 async def reconcile(client: il.Client, out: Path, *, concurrency: int = 8) -> int:
@@ -55,7 +56,9 @@ async def reconcile(client: il.Client, out: Path, *, concurrency: int = 8) -> in
                 written += len(page.records)
                 handle.flush()
                 state = {"checkpoint": walk.checkpoint.to_dict(), "offset": handle.tell()}
-                saved.write_text(json.dumps(state))
+                temporary = saved.with_name(saved.name + ".tmp")
+                temporary.write_text(json.dumps(state))
+                os.replace(temporary, saved)  # never half a checkpoint
     saved.unlink(missing_ok=True)
     return written
 
