@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from .errors import IpayError, RateLimitError, ServiceUnavailableError
+from .errors import RateLimitError, ServiceUnavailableError
 
 __all__ = ["Throttle"]
 
@@ -76,7 +76,8 @@ class Throttle:
                 self.resume_at = max(self.resume_at, time.monotonic() + retry_after)
         self._wake()
 
-    def note_retry(self, error: IpayError) -> None:
+    def note_retry(self) -> None:
+        """Count a retry of one of the walk's pages."""
         self.retries += 1
 
     def _wake(self) -> None:

@@ -238,7 +238,7 @@ class Client:
         def on_backoff(details: Any) -> None:
             error: IpayError = details["exception"]
             if gate is not None:
-                gate.note_retry(error)
+                gate.note_retry()
             logger.warning(
                 "retrying page %d in %.2f s after attempt %d failed: %s",
                 page,

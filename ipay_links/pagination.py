@@ -222,9 +222,7 @@ class PageWalk:
     async def aclose(self) -> None:
         """Cancel and await the requests still in flight. The walk can go on afterwards."""
         tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
+        self._cancel_all()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def _cancel_all(self) -> None:

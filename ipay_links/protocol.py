@@ -38,7 +38,6 @@ __all__ = [
     "check_page",
     "check_positive",
     "make_query",
-    "next_page",
     "read_response",
 ]
 
@@ -302,14 +301,3 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
 def _empty_page(envelope: Mapping[str, Any], page: int) -> Page:
     meta = PageMeta(total_pages=0, current_page=page, total_records=0, records_on_current_page=0)
     return Page(meta=meta, records=(), **_codec.envelope_details(envelope))
-
-
-def next_page(requested: int, page: Page) -> int | None:
-    """The page number to ask for after ``requested``, or ``None`` when the walk is over.
-
-    The server's own ``meta`` decides, re-read on every page: its page size wins
-    over the one asked for, and ``totalPages`` may grow while a walk runs.
-    """
-    if not page.records or requested >= page.meta.total_pages:
-        return None
-    return requested + 1

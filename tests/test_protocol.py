@@ -250,20 +250,5 @@ def test_429_carries_retry_after() -> None:
     assert caught.value.retry_after == 7.0
 
 
-def page_with(records: int, total_pages: int) -> il.Page:
-    envelope = sample_envelope()
-    envelope["data"]["meta"]["totalPages"] = total_pages
-    envelope["data"]["records"] = envelope["data"]["records"][:records]
-    return protocol.read_response(200, {}, json.dumps(envelope).encode(), page=1)
-
-
-def test_next_page_follows_the_servers_meta() -> None:
-    assert protocol.next_page(1, page_with(2, 6)) == 2
-    assert protocol.next_page(5, page_with(2, 6)) == 6
-    assert protocol.next_page(6, page_with(2, 6)) is None
-    assert protocol.next_page(6, page_with(2, 9)) == 7  # totalPages grew
-    assert protocol.next_page(2, page_with(0, 6)) is None  # an empty page ends the walk
-
-
 def test_simulator_credentials_are_valid_credentials() -> None:
     assert SIMULATOR_CREDENTIALS.endpoint_ip == "127.0.0.1"
