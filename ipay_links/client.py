@@ -8,6 +8,7 @@ help, or a program that only uses the models, should not pay for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -20,7 +21,7 @@ import backoff
 from . import protocol
 from ._retry import RetryPolicy, RetryState
 from ._throttle import Throttle
-from .credentials import Credentials
+from .credentials import Credentials, check_endpoint_ip
 from .errors import ApiError, IpayError, ResponseFormatError, TransportError
 from .models import LinkStatus, Page
 from .pagination import Checkpoint, Consistency, LinkWalk, PageWalk
@@ -131,14 +132,20 @@ class Client:
         status: Statuses = None,
         contact: str | None = None,
         link_id: str | None = None,
+        endpoint_ip: str | None = None,
     ) -> Page:
-        """Fetch one page of payout links; arguments are checked before anything is sent."""
+        """Fetch one page of payout links; arguments are checked before anything is sent.
+
+        ``endpoint_ip`` is the end customer's IP for this call (``X-Ipay-Endpoint-Ip``),
+        instead of the one in the credentials: a web app serving many customers.
+        """
         query = protocol.make_query(
             per_page=per_page, status=status, contact=contact, link_id=link_id
         )
         protocol.check_page(page)
+        ip = None if endpoint_ip is None else check_endpoint_ip(endpoint_ip)
         self._check_open()
-        return await self._fetch(query, page)
+        return await self._fetch(query, page, endpoint_ip=ip)
 
     def iter_pages(
         self,
@@ -151,6 +158,7 @@ class Client:
         concurrency: int = 1,
         consistency: Consistency = "fast",
         resume: Checkpoint | None = None,
+        endpoint_ip: str | None = None,
     ) -> PageWalk:
         """Walk the pages from ``start_page`` on, as the server's meta says (:class:`PageWalk`).
 
@@ -164,9 +172,10 @@ class Client:
         else:
             query = _resumed_query(resume, per_page, status, contact, link_id, start_page)
             start_page = resume.next_page or 1
+        ip = None if endpoint_ip is None else check_endpoint_ip(endpoint_ip)
         self._check_open()
         walk = PageWalk(
-            self._fetch,
+            functools.partial(self._fetch, endpoint_ip=ip),
             query,
             start_page=start_page,
             concurrency=concurrency,
@@ -186,6 +195,7 @@ class Client:
         concurrency: int = 1,
         consistency: Consistency = "fast",
         resume: Checkpoint | None = None,
+        endpoint_ip: str | None = None,
         max_items: int | None = None,
     ) -> LinkWalk:
         """Walk every payout link, page after page; see :class:`LinkWalk`."""
@@ -198,6 +208,7 @@ class Client:
             concurrency=concurrency,
             consistency=consistency,
             resume=resume,
+            endpoint_ip=endpoint_ip,
         )
         return LinkWalk(pages, max_items=max_items)
 
@@ -214,12 +225,19 @@ class Client:
             self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         return self._session
 
-    async def _fetch(self, query: Query, page: int, gate: Throttle | None = None) -> Page:
+    async def _fetch(
+        self,
+        query: Query,
+        page: int,
+        gate: Throttle | None = None,
+        *,
+        endpoint_ip: str | None = None,
+    ) -> Page:
         """Fetch page ``page`` of an already checked query, with retries.
 
         Each attempt takes a slot of ``gate`` (a walk's throttle) when one is given.
         """
-        request = protocol.build_request(self._credentials, query, page)
+        request = protocol.build_request(self._credentials, query, page, endpoint_ip)
         policy = self._retry or _SINGLE_TRY
         state = RetryState(policy)
 

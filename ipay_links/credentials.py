@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import attrs
 
-__all__ = ["Credentials"]
+__all__ = ["Credentials", "check_endpoint_ip"]
 
 # Control characters: CR and LF would split a header, and aiohttp refuses the rest
 # (all below 0x20 but the tab, and DEL) only when sending.
@@ -40,6 +40,14 @@ def _ip_address(instance: object, attribute: attrs.Attribute[str], value: str) -
     except ValueError:
         # Not echoed: a secret passed in the wrong place must not show.
         raise ValueError("endpoint_ip is not an IPv4 or IPv6 address") from None
+
+
+def check_endpoint_ip(value: object) -> str:
+    """Return ``value`` if it is an IP address fit for ``X-Ipay-Endpoint-Ip``, else raise."""
+    field = attrs.fields(Credentials).endpoint_ip
+    for check in (_header_safe, _ip_address):
+        check(None, field, value)  # type: ignore[arg-type]
+    return value  # type: ignore[return-value]
 
 
 def _masked(value: str) -> str:

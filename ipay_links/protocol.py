@@ -162,8 +162,14 @@ def check_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
-def build_request(credentials: Credentials, query: Query, page: int) -> Request:
-    """The GET with a JSON body that InstantPay's reference page shows."""
+def build_request(
+    credentials: Credentials, query: Query, page: int, endpoint_ip: str | None = None
+) -> Request:
+    """The GET with a JSON body that InstantPay's reference page shows.
+
+    ``endpoint_ip``, when given, is the end customer's IP for this request instead of
+    the one in ``credentials``.
+    """
     filters: dict[str, Any] = {}
     if query.status is not None:
         filters["status"] = list(query.status)
@@ -181,7 +187,7 @@ def build_request(credentials: Credentials, query: Query, page: int) -> Request:
         "X-Ipay-Auth-Code": credentials.auth_code,
         "X-Ipay-Client-Id": credentials.client_id,
         "X-Ipay-Client-Secret": credentials.client_secret,
-        "X-Ipay-Endpoint-Ip": credentials.endpoint_ip,
+        "X-Ipay-Endpoint-Ip": endpoint_ip or credentials.endpoint_ip,
         "Content-Type": "application/json",
         "Accept": "application/json",
         "User-Agent": USER_AGENT,

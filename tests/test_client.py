@@ -173,3 +173,27 @@ async def test_a_transient_error_is_retried_and_the_page_arrives(
     page = await client.fetch_page()
     assert [link.link_id for link in page.records] == [wire["linkId"] for wire in simulator.links]
     assert [seen.statuscode for seen in simulator.requests] == ["SPD", "TXN"]
+
+
+async def test_the_end_customers_ip_can_be_given_per_call(
+    client: il.Client, simulator: Simulator
+) -> None:
+    await client.fetch_page(per_page=5, endpoint_ip="203.0.113.9")
+    walk = client.iter_links(per_page=10, concurrency=3, endpoint_ip="2001:db8::7")
+    assert len([link async for link in walk]) == 57
+    await client.fetch_page(per_page=5)
+    ips = [seen.headers["X-Ipay-Endpoint-Ip"] for seen in simulator.requests]
+    assert ips[0] == "203.0.113.9"
+    assert set(ips[1:-1]) == {"2001:db8::7"}
+    assert ips[-1] == "127.0.0.1"  # the credentials' own, when none is given
+
+
+@pytest.mark.parametrize("ip", ["not-an-ip", "1.2.3.4\r\nX-Evil: 1", ""])
+async def test_a_bad_endpoint_ip_is_refused_before_any_request(
+    client: il.Client, simulator: Simulator, ip: str
+) -> None:
+    with pytest.raises(ValueError, match="endpoint_ip"):
+        await client.fetch_page(endpoint_ip=ip)
+    with pytest.raises(ValueError, match="endpoint_ip"):
+        client.iter_links(endpoint_ip=ip)
+    assert simulator.requests == []

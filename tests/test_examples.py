@@ -19,8 +19,12 @@ async def test_the_web_app_lists_a_customers_links_through_one_shared_client(
 ) -> None:
     email = simulator.links[5]["contactDetails"]["email"]
     wanted = [link for link in simulator.links if link["contactDetails"]["email"] == email]
+    # The app sends each customer's own IP, not the one its credentials were made with.
+    creds = il.Credentials(
+        simulator.credentials.client_id, simulator.credentials.client_secret, "198.51.100.20"
+    )
     async with (
-        TestServer(webapp.make_app(simulator.credentials, base_url)) as server,
+        TestServer(webapp.make_app(creds, base_url)) as server,
         aiohttp.ClientSession() as browser,
     ):
         async with browser.get(server.make_url("/links"), params={"contact": email}) as reply:
@@ -30,6 +34,7 @@ async def test_the_web_app_lists_a_customers_links_through_one_shared_client(
             assert missing.status == 400
         client = server.app[webapp.CLIENT]
     assert [link["link_id"] for link in body["links"]] == [w["linkId"] for w in wanted]
+    assert simulator.requests[0].headers["X-Ipay-Endpoint-Ip"] == "127.0.0.1"
     assert body["links"][0]["amount"] == str(wanted[0]["amount"])
     assert client.closed  # closed with the application
 

@@ -45,8 +45,10 @@ async def links_by_contact(request: web.Request) -> web.Response:
     if not contact:
         return web.json_response({"error": "give ?contact=<name, mobile or email>"}, status=400)
     client = request.app[CLIENT]
+    # InstantPay asks for the end customer's IP with every call.
+    walk = client.iter_links(contact=contact, max_items=MAX_LINKS, endpoint_ip=request.remote)
     try:
-        links = [link async for link in client.iter_links(contact=contact, max_items=MAX_LINKS)]
+        links = [link async for link in walk]
     except il.ApiError as error:
         failure = {"error": error.status_message, "statuscode": error.statuscode}
         return web.json_response(failure | {"ipay_uuid": error.ipay_uuid}, status=502)
