@@ -263,10 +263,12 @@ class PageWalk:
 
     async def _read(self, number: int) -> _Read:
         sent_at = time.monotonic()
-        page = await self._fetch(self.query, number, self._throttle)
+        try:
+            page = await self._fetch(self.query, number, self._throttle)
+        finally:  # retries and waits count also when the page failed in the end
+            self.stats.retries = self._throttle.retries
+            self.stats.throttle_waits = self._throttle.waits
         self.stats.pages_fetched += 1
-        self.stats.retries = self._throttle.retries
-        self.stats.throttle_waits = self._throttle.waits
         return _Read(number, page, sent_at, time.monotonic())
 
     async def _take(self, number: int) -> _Read:

@@ -219,3 +219,15 @@ async def test_a_long_retry_after_on_another_page_does_not_outlast_max_time(
             async for _ in c.iter_links(per_page=10, concurrency=4):
                 pass
     assert time.monotonic() - started < 3.0
+
+
+async def test_retries_are_counted_also_when_the_page_fails_in_the_end(
+    big: Simulator, big_client: il.Client
+) -> None:
+    big.inject(Fault.status(503), times=3, page=2)  # FAST_RETRY tries a page 3 times
+    walk = big_client.iter_pages(per_page=10)
+    with pytest.raises(il.ServiceUnavailableError):
+        async for _ in walk:
+            pass
+    assert walk.stats.retries == 2
+    assert walk.stats.pages_fetched == 1
