@@ -151,6 +151,7 @@ def test_a_failure_leaves_a_partial_file_and_resume_completes_it_exactly(
         assert main(argv) == 3
         err = capsys.readouterr().err
         assert "authentication refused" in err and "--resume" in err
+        assert "30 links of whole pages are kept" in err
         assert not out.exists()
         saved = json.loads((tmp_path / f"links.{fmt}.checkpoint").read_text())
         assert saved["checkpoint"]["next_page"] == 4

@@ -53,6 +53,7 @@ class FileTarget:
         self.saved_path = path.with_name(path.name + ".checkpoint")
         self.format = format_name
         self.resumed: Saved | None = self._load() if resume else None
+        self.kept = 0
         if not resume and self.partial.exists():
             raise UsageError(
                 f"{self.partial} is left from an interrupted export: add --resume to go on "
@@ -96,6 +97,7 @@ class FileTarget:
         """Record that everything up to here is whole, as of ``checkpoint``."""
         self.stream.flush()
         saved = Saved(self.format, self.stream.tell(), written, checkpoint.to_dict())
+        self.kept = written
         temporary = self.saved_path.with_name(self.saved_path.name + ".tmp")
         temporary.write_text(json.dumps(attrs.asdict(saved)), encoding="utf-8")
         os.replace(temporary, self.saved_path)
@@ -105,11 +107,11 @@ class FileTarget:
         os.replace(self.partial, self.path)
         self.saved_path.unlink(missing_ok=True)
 
-    def abandon(self, written: int) -> None:
+    def abandon(self) -> None:
         self.stream.close()
         print(
-            f"ipay-links: {written} links are in {self.partial}; run the same command with "
-            "--resume to go on from the last whole page",
+            f"ipay-links: {self.kept} links of whole pages are kept in {self.partial}; run "
+            "the same command with --resume to go on from there",
             file=sys.stderr,
         )
 
@@ -166,7 +168,7 @@ async def export(client: Client, args: argparse.Namespace, stdout: TextIO) -> No
     except BaseException:
         progress.close()
         if target is not None:
-            target.abandon(writer.written)
+            target.abandon()
         raise
     progress.close()
     if target is not None:
