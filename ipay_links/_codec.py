@@ -50,7 +50,6 @@ __all__ = [
     "no_gc_pauses",
     "parse",
     "structure_page",
-    "unstructure_link",
 ]
 
 # InstantPay writes "YYYY-MM-DD HH:MM:SS" with no zone, in Indian time (see
@@ -512,12 +511,3 @@ def envelope_details(envelope: Mapping[str, Any]) -> dict[str, Any]:
         "timestamp": _optional_datetime(envelope.get("timestamp"), None),
         "environment": _optional_str(envelope.get("environment"), None),
     }
-
-
-def _plain(_instance: object, _field: object, value: object) -> object:
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def unstructure_link(link: PayoutLink) -> dict[str, Any]:
-    """A link as a plain dict with snake_case keys; ``amount`` stays ``Decimal``."""
-    return attrs.asdict(link, value_serializer=_plain)
