@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from .errors import RateLimitError, ServiceUnavailableError
 
@@ -18,6 +21,10 @@ class Throttle:
       each success adds one back, up to ``maximum``: additive increase, multiplicative
       decrease.
     - A ``Retry-After`` on any page holds back every new request until it has passed.
+    - Slots go to waiters first come, first served: a freed slot is handed to the
+      longest waiter, so only the request that gets it wakes up.
+    - Answers are decoded one per pass of the event loop, after the requests ready to
+      leave (:meth:`turn_to_decode`): sending comes before decoding.
     """
 
     def __init__(self, maximum: int) -> None:
@@ -27,7 +34,8 @@ class Throttle:
         self.resume_at = 0.0
         self.retries = 0
         self.waits = 0
-        self._waiters: list[asyncio.Future[None]] = []
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._decoding = asyncio.Lock()
 
     async def acquire(self, time_left: float | None = None) -> None:
         """Wait for a free slot and for any Retry-After hold to pass, then take the slot.
@@ -49,16 +57,27 @@ class Throttle:
                     self.waits, counted = self.waits + 1, True
                 await asyncio.sleep(delay)
                 continue
-            if self.in_flight < self.limit:
+            if self.in_flight < self.limit and not self._waiters:
                 self.in_flight += 1
                 return
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+            await self._wait_for_hand_off()
+            if self.resume_at <= time.monotonic():
+                return
+            # A hold began while this request waited: give the slot back and wait it out.
+            self.release()
+
+    async def _wait_for_hand_off(self) -> None:
+        """Queue up until :meth:`_wake` hands over a slot (already counted in flight)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot as this request was cancelled: pass it on
+            elif waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
 
     def release(self) -> None:
         """Give the slot back: the answer has arrived (or the request failed)."""
@@ -76,12 +95,32 @@ class Throttle:
                 self.resume_at = max(self.resume_at, time.monotonic() + retry_after)
         self._wake()
 
+    @asynccontextmanager
+    async def turn_to_decode(self) -> AsyncIterator[None]:
+        """Wait until the requests ready to leave have left, then decode alone.
+
+        On Python < 3.12 aiohttp writes a request's body from a task of its own, which
+        would otherwise run only after every answer that arrived with this one has been
+        decoded: two passes of the loop let the request handed this slot start and
+        write. The lock, released on the next pass, lets one page be decoded per pass,
+        so requests freed meanwhile leave between two decodes.
+        """
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        await self._decoding.acquire()
+        try:
+            yield
+        finally:
+            asyncio.get_running_loop().call_soon(self._decoding.release)
+
     def note_retry(self) -> None:
         """Count a retry of one of the walk's pages."""
         self.retries += 1
 
     def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            if not waiter.done():
+        """Hand each free slot to the longest waiter."""
+        while self._waiters and self.in_flight < self.limit:
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # a cancelled waiter has not yet left the queue
+                self.in_flight += 1
                 waiter.set_result(None)

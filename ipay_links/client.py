@@ -7,7 +7,6 @@ help, or a program that only uses the models, should not pay for it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
@@ -296,6 +295,7 @@ class Client:
         try:
             if gate is None:
                 http_status, headers, body = await self._send(request, time_left)
+                result = protocol.read_response(http_status, headers, body, page=page)
             else:
                 # The slot is held while on the wire only: decoding frees it for the next.
                 await gate.acquire(time_left)
@@ -303,9 +303,8 @@ class Client:
                     http_status, headers, body = await self._send(request, time_left)
                 finally:
                     gate.release()
-                # Let the request that takes the slot leave before this page is decoded.
-                await asyncio.sleep(0)
-            result = protocol.read_response(http_status, headers, body, page=page)
+                async with gate.turn_to_decode():
+                    result = protocol.read_response(http_status, headers, body, page=page)
             outcome, ipay_uuid = "TXN", result.ipay_uuid
             return result
         except ApiError as error:

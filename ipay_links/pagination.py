@@ -293,10 +293,16 @@ class PageWalk:
         request leaves as soon as an answer frees a slot, not when the consumer has
         caught up with it (so a walk keeps the server busy while it decodes).
         """
-        if self._page_size is None or self._total is None or self.consistency == "strict":
+        if self.consistency == "strict" or self.concurrency == 1:
             return
-        last = -(-self._total // self._page_size)
-        window = 2 * self.concurrency if self.concurrency > 1 else 1  # one at a time: on demand
+        window = 2 * self.concurrency
+        if self._page_size is None or self._total is None:
+            # Nothing read yet: ask for the next N - 1 pages beside this one, before the
+            # first answer tells how many there are. Waiting for it would cost a whole
+            # round trip; a result of fewer pages costs some requests that come back empty.
+            last, window = number + self.concurrency - 1, self.concurrency
+        else:
+            last = -(-self._total // self._page_size)
         for ahead in range(number + 1, min(number + window, last + 1)):
             if ahead not in self._tasks and ahead not in self._kept:
                 self._tasks[ahead] = asyncio.create_task(self._read(ahead))

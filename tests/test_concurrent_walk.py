@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -231,3 +233,133 @@ async def test_retries_are_counted_also_when_the_page_fails_in_the_end(
             pass
     assert walk.stats.retries == 2
     assert walk.stats.pages_fetched == 1
+
+
+async def test_the_first_n_pages_are_asked_for_before_the_first_answer(
+    big: Simulator, big_client: il.Client
+) -> None:
+    big.latency = 0.05
+    walk = big_client.iter_pages(per_page=10, concurrency=4)
+    assert len([page async for page in walk]) == 30
+    first = {seen.page: seen.received_at for seen in big.requests[:4]}
+    assert set(first) == {1, 2, 3, 4}
+    # Pages 2-4 left before page 1 was answered: no round trip spent learning totalPages.
+    assert max(first.values()) < first[1] + big.latency
+    assert len(big.requests) == 30
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_a_result_smaller_than_the_fan_out_costs_at_most_n_requests(
+    concurrency: int,
+) -> None:
+    small = Simulator(15, seed=5, max_page_size=10)
+    small.latency = 0.01
+    async with small.serve() as url, il.Client(small.credentials, base_url=url) as client:
+        walk = client.iter_links(per_page=10, concurrency=concurrency)
+        assert [link.link_id async for link in walk] == ids(small)
+        # Let any request still on the wire be seen before counting.
+        await asyncio.sleep(0.05)
+    assert {seen.page for seen in small.requests} <= {1, 2, 3, 4}
+    assert len(small.requests) == (2 if concurrency == 1 else 4)
+    assert walk.stats.records_yielded == 15
+    assert client_tasks() == []
+
+
+async def test_strict_walks_never_ask_ahead(big: Simulator, big_client: il.Client) -> None:
+    big.latency = 0.005
+    walk = big_client.iter_pages(per_page=10, concurrency=8, consistency="strict")
+    async for _ in walk:
+        break
+    await walk.aclose()
+    assert [seen.page for seen in big.requests] == [1]
+
+
+async def test_a_freed_slot_goes_to_the_longest_waiter_and_wakes_no_other() -> None:
+    throttle = Throttle(1)
+    await throttle.acquire()
+    order: list[int] = []
+
+    async def request(number: int) -> None:
+        await throttle.acquire()
+        order.append(number)
+
+    waiters = [asyncio.create_task(request(n)) for n in range(5)]
+    await asyncio.sleep(0)
+    for _ in range(5):
+        throttle.release()
+        assert throttle.in_flight == 1  # counted for the waiter before it even runs
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert throttle.in_flight == 1  # handed over, never two at once
+    await asyncio.gather(*waiters)
+    assert order == [0, 1, 2, 3, 4]
+
+
+async def test_a_waiter_cancelled_as_it_is_handed_a_slot_passes_it_on() -> None:
+    throttle = Throttle(1)
+    await throttle.acquire()
+    first = asyncio.create_task(throttle.acquire())
+    second = asyncio.create_task(throttle.acquire())
+    await asyncio.sleep(0)
+    throttle.release()  # hands the slot to `first`...
+    first.cancel()  # ...which is cancelled before it runs
+    await asyncio.wait_for(second, timeout=1)  # the slot moved on instead of leaking
+    assert first.cancelled()
+    assert throttle.in_flight == 1
+    throttle.release()
+    assert throttle.in_flight == 0
+
+
+async def test_a_cancelled_waiter_does_not_hold_up_the_queue() -> None:
+    throttle = Throttle(1)
+    await throttle.acquire()
+    gone = asyncio.create_task(throttle.acquire())
+    await asyncio.sleep(0)
+    gone.cancel()
+    await asyncio.sleep(0)
+    throttle.release()
+    await asyncio.wait_for(throttle.acquire(), timeout=1)
+    assert throttle.in_flight == 1
+
+
+async def test_the_request_a_freed_slot_lets_go_leaves_before_the_page_is_decoded(
+    big: Simulator,
+) -> None:
+    import aiohttp
+
+    events: list[tuple[str, int]] = []
+
+    async def on_chunk_sent(
+        _s: object, _c: object, params: aiohttp.TraceRequestChunkSentParams
+    ) -> None:
+        events.append(("sent", int(json.loads(params.chunk)["pagination"]["pageNumber"])))
+
+    class Decoded(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if isinstance(record.args, tuple) and "page=%d attempt" in str(record.msg):
+                page = record.args[2]
+                assert isinstance(page, int)
+                events.append(("decoded", page))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_chunk_sent.append(on_chunk_sent)
+    handler = Decoded(logging.DEBUG)
+    logger = logging.getLogger("ipay_links")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    big.latency = 0.01
+    try:
+        async with (
+            big.serve() as url,
+            aiohttp.ClientSession(trace_configs=[trace]) as session,
+            il.Client(big.credentials, base_url=url, session=session) as client,
+        ):
+            walk = client.iter_pages(per_page=10, concurrency=2)
+            assert len([page async for page in walk]) == 30
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    # When page q's answer frees its slot, page q + 2 (waiting for it) is sent before
+    # page q is decoded: decoding never holds a request back.
+    for q in range(3, 29):  # pages 3 and 4 are asked for once page 1 tells the total
+        assert events.index(("sent", q + 2)) < events.index(("decoded", q)), q
