@@ -6,6 +6,13 @@ its ``base_url``. Pages are pre-serialized (``prebuilt``) or patched from one
 template on demand; the server reads ``pagination.pageNumber`` from the JSON body
 of the GET and ignores the credentials.
 
+The server is a bare asyncio protocol that speaks just the HTTP/1.1 an aiohttp
+client sends (a request line, headers, a ``Content-Length`` body; keep-alive), with
+every answer's bytes, headers included, ready before it is due. An answer "after
+50 ms" leaves 50 ms after its request was read, whatever else the server is doing:
+a web framework would add its own time per request, and under 16 requests at once
+that time piles up into the latency the benchmark means to hold fixed.
+
 The process binds 127.0.0.1 only, and ends when its stdin closes or after
 ``--max-seconds``, whichever comes first.
 """
@@ -17,12 +24,10 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-from aiohttp import web
 
 from ipay_links.protocol import LIST_PATH
 
@@ -33,6 +38,8 @@ __all__ = ["Dataset", "serve"]
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 _READY = "READY"
+_END_OF_HEAD = b"\r\n\r\n"
+_MAX_HEAD = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,45 +62,111 @@ def _page_number(raw: bytes) -> int | None:
         return None
 
 
-def _handler(dataset: Dataset) -> Callable[[web.Request], Awaitable[web.Response]]:
-    template = PageTemplate(dataset.per_page, dataset.pages, seed=dataset.seed)
-    body_of: Callable[[int], bytes] = template.body
-    if dataset.prebuilt:
-        bodies = [template.body(number) for number in range(1, dataset.pages + 1)]
-        missing = no_record_found()
+def _answer(status: str, body: bytes, content_type: str = "application/json") -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}"
+    return head.encode() + _END_OF_HEAD + body
 
-        def body_of(page: int) -> bytes:
-            return bodies[page - 1] if 1 <= page <= len(bodies) else missing
 
-    async def handle(request: web.Request) -> web.Response:
-        page = _page_number(await request.read())
-        if page is None:
-            return web.Response(status=400, text="pagination.pageNumber must be a digit string")
-        if dataset.latency:
-            await asyncio.sleep(dataset.latency)
-        return web.Response(body=body_of(page), content_type="application/json")
+_BAD_REQUEST = _answer(
+    "400 Bad Request", b"pagination.pageNumber must be a digit string", "text/plain"
+)
+_NOT_FOUND = _answer("404 Not Found", b"no such dataset", "text/plain")
 
-    return handle
+
+class _Route:
+    """One dataset: the full answer for each page number, and its latency."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.latency = dataset.latency
+        template = PageTemplate(dataset.per_page, dataset.pages, seed=dataset.seed)
+        missing = _answer("200 OK", no_record_found())
+        if dataset.prebuilt:
+            answers = [_answer("200 OK", template.body(n)) for n in range(1, dataset.pages + 1)]
+
+            def answer(page: int) -> bytes:
+                return answers[page - 1] if 1 <= page <= len(answers) else missing
+
+        else:
+
+            def answer(page: int) -> bytes:
+                return _answer("200 OK", template.body(page))  # past the end: no record
+
+        self.answer: Callable[[int], bytes] = answer
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: read each request whole, answer it when it is due."""
+
+    def __init__(self, routes: dict[bytes, _Route]) -> None:
+        self._routes = routes
+        self._buffer = bytearray()
+        self._transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+
+    def data_received(self, data: bytes) -> None:
+        read_at = self._loop.time()
+        self._buffer += data
+        while (request := self._next_request()) is not None:
+            path, body = request
+            route = self._routes.get(path)
+            if route is None:
+                self._send(_NOT_FOUND)
+                continue
+            page = _page_number(body)
+            if page is None:
+                self._send(_BAD_REQUEST)
+            elif route.latency:
+                self._loop.call_at(read_at + route.latency, self._send, route.answer(page))
+            else:
+                self._send(route.answer(page))
+
+    def _next_request(self) -> tuple[bytes, bytes] | None:
+        """The path and body of the first whole request in the buffer, taken out of it."""
+        end = self._buffer.find(_END_OF_HEAD)
+        if end < 0:
+            if len(self._buffer) > _MAX_HEAD and self._transport is not None:
+                self._transport.close()
+            return None
+        lines = bytes(self._buffer[:end]).split(b"\r\n")
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        start = end + len(_END_OF_HEAD)
+        if len(self._buffer) < start + length:
+            return None
+        body = bytes(self._buffer[start : start + length])
+        del self._buffer[: start + length]
+        parts = lines[0].split(b" ")
+        return (parts[1] if len(parts) == 3 else b""), body
+
+    def _send(self, answer: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(answer)
 
 
 async def _serve(datasets: Sequence[Dataset], max_seconds: float) -> None:
-    app = web.Application()
-    for dataset in datasets:
-        app.router.add_get(f"/{dataset.name}{LIST_PATH}", _handler(dataset))
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
+    routes = {f"/{d.name}{LIST_PATH}".encode(): _Route(d) for d in datasets}
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Connection(routes), HOST, 0)
     try:
-        await web.TCPSite(runner, HOST, 0).start()
-        print(_READY, runner.addresses[0][1], flush=True)
+        print(_READY, server.sockets[0].getsockname()[1], flush=True)
         stdin = asyncio.StreamReader()
-        loop = asyncio.get_running_loop()
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
         try:
             await asyncio.wait_for(stdin.read(), timeout=max_seconds)  # EOF: the parent is done
         except TimeoutError:
             print("page server: --max-seconds reached, stopping", file=sys.stderr)
     finally:
-        await runner.cleanup()
+        server.close()
 
 
 @contextmanager
