@@ -269,6 +269,10 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
     ok = 200 <= http_status < 300
     if ok:
         with _codec.no_gc_pauses():
+            # The common case, a page of links in the common shape: decoded typed.
+            typed = _codec.typed_page(body, page=page)
+            if typed is not None:
+                return typed
             # Not JSON to msgspec (lone surrogates included): not JSON to us either.
             document = _codec.parse(body)
             if isinstance(document, dict) and document.get("statuscode") == "TXN":

@@ -184,3 +184,115 @@ def test_escaped_quotes_in_values_still_decode() -> None:
     envelope["data"]["records"][0]["description"] = 'Refund for "order 12"'
     page = protocol.read_response(200, {}, json.dumps(envelope).encode(), page=1)
     assert page.records[0].description == 'Refund for "order 12"'
+
+
+def page_body(records: list[Any], **envelope_changes: Any) -> bytes:
+    meta = {
+        "totalPages": 1,
+        "currentPage": 1,
+        "totalRecords": len(records),
+        "recordsOnCurrentPage": len(records),
+    }
+    envelope = Simulator([]).envelope("TXN", "ok", {"meta": meta, "records": records})
+    return json.dumps(envelope | envelope_changes).encode()
+
+
+def reference_page(body: bytes) -> il.Page | type[Exception]:
+    try:
+        return _codec.structure_page(_codec.decode_json(body), page=1, converter=_codec._CONVERTER)
+    except Exception as error:  # compared as a type
+        return type(error)
+
+
+def decoded_page(body: bytes) -> il.Page | type[Exception]:
+    try:
+        return protocol.read_response(200, {}, body, page=1)
+    except Exception as error:  # compared as a type
+        return type(error)
+
+
+def test_typed_pages_are_the_reference_pages() -> None:
+    rng = random.Random(7)
+    records = generate_links(2000, seed=29)
+    typed = 0
+    for start in range(0, 2000, 20):
+        chunk = records[start : start + 20]
+        if start % 40:  # every other page has one record off the common shape, or not
+            index = rng.randrange(len(chunk))
+            chunk = [*chunk[:index], mutated(rng, chunk[index]), *chunk[index + 1 :]]
+        body = page_body(chunk)
+        reference = reference_page(body)
+        fast = _codec.typed_page(body, page=1)
+        if fast is not None:
+            typed += 1
+            same(fast, reference)
+        same(decoded_page(body), reference)
+    assert 50 <= typed < 100  # clean pages take the typed path, odd ones fall back
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    changes=st.dictionaries(st.sampled_from(FIELDS), st.sampled_from(EDGE_VALUES), max_size=3),
+    index=st.integers(0, 199),
+)
+def test_any_record_on_the_typed_path_is_the_reference_record(
+    changes: dict[str, Any], index: int
+) -> None:
+    body = page_body([generate_links(200, seed=4)[index] | changes])
+    reference = reference_page(body)
+    fast = _codec.typed_page(body, page=1)
+    if fast is not None:
+        same(fast, reference)
+    decoded = decoded_page(body)
+    if isinstance(reference, type):
+        assert decoded is reference
+    else:
+        same(decoded, reference)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"brandNewKey": {"nested": ["x"]}},  # a key the structs do not know
+        {"data": None},
+        {"data": {"meta": {"totalPages": 1}, "records": []}},
+        {"data": {"meta": "none", "records": []}},
+        {"data": {"records": []}},
+        {
+            "data": {
+                "meta": {
+                    "totalPages": 0,
+                    "currentPage": 1,
+                    "totalRecords": 0,
+                    "recordsOnCurrentPage": 0,
+                },
+                "records": None,
+            }
+        },
+        {"data": []},
+        {"ipay_uuid": 12345, "timestamp": "garbage", "environment": None},
+    ],
+)
+def test_odd_envelopes_decode_as_before(changes: dict[str, Any]) -> None:
+    body = page_body(generate_links(3, seed=8), **changes)
+    reference, decoded = reference_page(body), decoded_page(body)
+    if isinstance(reference, type):
+        assert decoded is reference
+    else:
+        same(decoded, reference)
+
+
+def test_no_record_found_is_left_to_the_general_path() -> None:
+    body = page_body([], statuscode="ERR", status="No Record Found", data=None)
+    assert _codec.typed_page(body, page=1) is None
+    assert protocol.read_response(200, {}, body, page=1).records == ()
+
+
+def test_a_key_unknown_to_the_structs_still_counts_toward_duplicates() -> None:
+    body = page_body(generate_links(2, seed=1), brandNewKey="x")
+    assert _codec.typed_page(body, page=1) is None  # its strings were not read
+    assert len(protocol.read_response(200, {}, body, page=1).records) == 2
+    twice = body.replace(b'"linkId": ', b'"linkId": "forged", "linkId": ', 1)
+    assert _codec.typed_page(twice, page=1) is None
+    with pytest.raises(il.ResponseFormatError, match="same key twice"):
+        protocol.read_response(200, {}, twice, page=1)
