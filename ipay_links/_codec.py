@@ -260,16 +260,24 @@ class _Unusual(Exception):
 
 
 def _tokens(value: object, skip: object = None) -> int:
-    """The JSON strings ``value`` was written with: its keys and string values, nested."""
-    if value is skip:
-        return 0
-    if isinstance(value, str):
-        return 1
-    if isinstance(value, dict):
-        return len(value) + sum(_tokens(item, skip) for item in value.values())
-    if isinstance(value, list):
-        return sum(_tokens(item, skip) for item in value)
-    return 0
+    """The JSON strings ``value`` was written with: its keys and string values, nested.
+
+    Values that are ``skip`` count for nothing. A loop, not recursion: any depth the
+    parser accepted is counted without a ``RecursionError``.
+    """
+    count, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if item is skip:
+            continue
+        if isinstance(item, str):
+            count += 1
+        elif isinstance(item, dict):
+            count += len(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
 
 
 def _fast_link(raw: Any, tally: list[int]) -> PayoutLink:
@@ -557,7 +565,14 @@ def structure_page(
     the keys read are counted against the body's; on any difference the body is
     parsed again by :func:`decode_json`, which refuses duplicate keys.
     """
-    structured, strings = _structure(document, page, converter)
+    try:
+        structured, strings = _structure(document, page, converter)
+    except ResponseFormatError:
+        if body is not None:
+            # A duplicate key can hide the real shape (msgspec kept the last value):
+            # it is the error to report, not what the last value broke.
+            decode_json(body)
+        raise
     # Every '"' of a body delimits a string or is escaped inside one: twice the strings
     # read is the count of a body without a duplicate key; one more key, written or
     # hidden, and the counts differ.

@@ -296,3 +296,30 @@ def test_a_key_unknown_to_the_structs_still_counts_toward_duplicates() -> None:
     assert _codec.typed_page(twice, page=1) is None
     with pytest.raises(il.ResponseFormatError, match="same key twice"):
         protocol.read_response(200, {}, twice, page=1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"statuscode":"TXN","data":{"meta":{"totalPages":1,"currentPage":1,'
+        b'"totalRecords":0,"recordsOnCurrentPage":0}},"data":[]}',
+        b'{"statuscode":"TXN","data":{"meta":{"totalPages":1,"currentPage":1,'
+        b'"totalRecords":1,"recordsOnCurrentPage":1},"records":[{"linkId":"a","linkId":"b"}]}}',
+    ],
+)
+def test_a_duplicate_key_is_named_even_when_the_last_value_breaks_the_page(body: bytes) -> None:
+    with pytest.raises(il.ResponseFormatError, match="same key twice"):
+        protocol.read_response(200, {}, body, page=1)
+
+
+def test_values_nested_deeper_than_the_stack_are_counted_or_refused_cleanly() -> None:
+    meta = b'{"totalPages":1,"currentPage":1,"totalRecords":0,"recordsOnCurrentPage":0}'
+    for depth in (900, 100_000):
+        nested = b"[" * depth + b"]" * depth
+        body = b'{"statuscode":"TXN","orderid":' + nested + b',"data":{"meta":' + meta + b"}}"
+        try:
+            page = protocol.read_response(200, {}, body, page=1)
+        except il.ResponseFormatError:
+            assert depth > 900  # the parsers' own depth limit: a typed error
+        else:
+            assert page.meta.total_pages == 1
