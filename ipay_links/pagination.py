@@ -179,6 +179,7 @@ class PageWalk:
         self.consistency = consistency
         self.stats = WalkStats()
         self._throttle = Throttle(1 if consistency == "strict" else self.concurrency)
+        self._max_records: int | None = None  # a LinkWalk's max_items: no page beyond it
         # Only overlapping reads need the same-total shortcut; a walk of one page at a
         # time reads again instead, and stays exact under any mix of changes.
         self._trusts_equal_totals = consistency == "fast" and self.concurrency > 1
@@ -303,6 +304,9 @@ class PageWalk:
             last, window = number + self.concurrency - 1, self.concurrency
         else:
             last = -(-self._total // self._page_size)
+        if self._max_records is not None:
+            left = max(1, self._max_records - self.stats.records_yielded)
+            last = min(last, number - 1 + -(-left // (self._page_size or self.query.per_page)))
         for ahead in range(number + 1, min(number + window, last + 1)):
             if ahead not in self._tasks and ahead not in self._kept:
                 self._tasks[ahead] = asyncio.create_task(self._read(ahead))
@@ -459,6 +463,8 @@ class LinkWalk:
         self.pages = pages
         pages._counts_records = False  # this walk counts links as it yields them
         self.max_items = None if max_items is None else check_positive("max_items", max_items)
+        pages._max_records = self.max_items
+        self._handing_one = False
         self._records: Sequence[PayoutLink] = ()
         self._index = 0
         self._checkpoint = pages.checkpoint
@@ -477,8 +483,18 @@ class LinkWalk:
         return self._links()
 
     async def __anext__(self) -> PayoutLink:
-        async for link in self._links():
-            return link
+        links = self._links()
+        try:
+            async for link in links:
+                return link
+        finally:
+            # Closed now rather than when collected, and without stopping the
+            # prefetching: the next call goes on from the same place.
+            self._handing_one = True
+            try:
+                await links.aclose()
+            finally:
+                self._handing_one = False
         raise StopAsyncIteration
 
     async def __aenter__(self) -> LinkWalk:
@@ -509,7 +525,8 @@ class LinkWalk:
                 try:
                     yield link
                 except GeneratorExit:  # the loop was left and the walk dropped
-                    self.pages._cancel_all()
+                    if not self._handing_one:
+                        self.pages._cancel_all()
                     raise
             if self.max_items is not None and stats.records_yielded >= self.max_items:
                 await self.pages.aclose()

@@ -363,3 +363,23 @@ async def test_the_request_a_freed_slot_lets_go_leaves_before_the_page_is_decode
     # page q is decoded: decoding never holds a request back.
     for q in range(3, 29):  # pages 3 and 4 are asked for once page 1 tells the total
         assert events.index(("sent", q + 2)) < events.index(("decoded", q)), q
+
+
+async def test_max_items_bounds_the_first_fan_out(big: Simulator, big_client: il.Client) -> None:
+    big.latency = 0.01
+    walk = big_client.iter_links(per_page=10, concurrency=8, max_items=15)
+    assert [link.link_id async for link in walk] == ids(big)[:15]
+    assert sorted(seen.page for seen in big.requests) == [1, 2]
+
+
+async def test_link_by_link_anext_calls_keep_the_prefetching(
+    big: Simulator, big_client: il.Client
+) -> None:
+    big.latency = 0.005
+    walk = big_client.iter_links(per_page=10, concurrency=4)
+    got = [(await walk.__anext__()).link_id for _ in range(35)]
+    await walk.aclose()
+    assert got == ids(big)[:35]
+    # (requests cancelled by aclose() before their body was read have no page)
+    pages = [seen.page for seen in big.requests if seen.page is not None]
+    assert len(pages) == len(set(pages)), f"pages asked twice: {pages}"
