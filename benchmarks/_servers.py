@@ -24,6 +24,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -102,6 +103,9 @@ class _Connection(asyncio.Protocol):
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
+        # Answers not yet sent, with when each is due: in request order, as HTTP/1.1
+        # wants for requests sent one after another on a connection.
+        self._due: deque[tuple[float, bytes]] = deque()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -116,16 +120,26 @@ class _Connection(asyncio.Protocol):
         while (request := self._next_request()) is not None:
             path, body = request
             route = self._routes.get(path)
+            page = None if route is None else _page_number(body)
             if route is None:
-                self._send(_NOT_FOUND)
-                continue
-            page = _page_number(body)
-            if page is None:
-                self._send(_BAD_REQUEST)
-            elif route.latency:
-                self._loop.call_at(read_at + route.latency, self._send, route.answer(page))
+                self._answer(read_at, _NOT_FOUND)
+            elif page is None:
+                self._answer(read_at, _BAD_REQUEST)
             else:
-                self._send(route.answer(page))
+                self._answer(read_at + route.latency, route.answer(page))
+
+    def _answer(self, due: float, answer: bytes) -> None:
+        self._due.append((due, answer))
+        if len(self._due) == 1:
+            self._send_due()
+
+    def _send_due(self) -> None:
+        """Send every answer that is due, in order; wake again for the next one."""
+        now = self._loop.time()
+        while self._due and self._due[0][0] <= now:
+            self._send(self._due.popleft()[1])
+        if self._due:
+            self._loop.call_at(self._due[0][0], self._send_due)
 
     def _next_request(self) -> tuple[bytes, bytes] | None:
         """The path and body of the first whole request in the buffer, taken out of it."""
