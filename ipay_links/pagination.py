@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from operator import attrgetter
 from typing import Any, Literal
 
@@ -507,7 +507,7 @@ class LinkWalk:
         """Cancel and await the requests still in flight."""
         await self.pages.aclose()
 
-    async def _links(self) -> AsyncIterator[PayoutLink]:
+    async def _links(self) -> AsyncGenerator[PayoutLink, None]:
         """Yield the links; the position lives on the walk, so a new loop resumes it."""
         stats = self.pages.stats
         while True:
