@@ -451,16 +451,8 @@ class _WireEnvelope(msgspec.Struct, gc=False):
 _TYPED = msgspec.json.Decoder(_WireEnvelope, float_hook=Decimal)
 _WIRE_LINK_FIELDS = attrgetter(*_FIELD_NAMES)
 _WIRE_CONTACT_FIELDS = attrgetter(*_CONTACT_KEYS)
-_ENVELOPE_SCALARS = attrgetter(
-    "statuscode",
-    "actcode",
-    "status",
-    "timestamp",
-    "ipay_uuid",
-    "orderid",
-    "environment",
-    "internalCode",
-)
+# Every field of the envelope but ``data``, whose strings typed_page counts itself.
+_ENVELOPE_SCALARS = attrgetter(*(f for f in _WireEnvelope.__struct_fields__ if f != "data"))
 
 
 def typed_page(body: bytes, *, page: int) -> Page | None:

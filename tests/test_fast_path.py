@@ -144,9 +144,19 @@ def test_whole_pages_decode_the_same_as_the_reference() -> None:
         assert all(type(link.amount) is Decimal for link in fast.records)
 
 
+def one_page_envelope(records: list[Any]) -> dict[str, Any]:
+    """A TXN envelope holding ``records`` as the one page of the result."""
+    meta = {
+        "totalPages": 1,
+        "currentPage": 1,
+        "totalRecords": len(records),
+        "recordsOnCurrentPage": len(records),
+    }
+    return Simulator([]).envelope("TXN", "ok", {"meta": meta, "records": records})
+
+
 def one_link_envelope() -> dict[str, Any]:
-    meta = {"totalPages": 1, "currentPage": 1, "totalRecords": 1, "recordsOnCurrentPage": 1}
-    return Simulator(3).envelope("TXN", "ok", {"meta": meta, "records": generate_links(1)})
+    return one_page_envelope(generate_links(1))
 
 
 def test_a_duplicate_key_in_a_contact_is_caught_by_the_key_count() -> None:
@@ -187,14 +197,7 @@ def test_escaped_quotes_in_values_still_decode() -> None:
 
 
 def page_body(records: list[Any], **envelope_changes: Any) -> bytes:
-    meta = {
-        "totalPages": 1,
-        "currentPage": 1,
-        "totalRecords": len(records),
-        "recordsOnCurrentPage": len(records),
-    }
-    envelope = Simulator([]).envelope("TXN", "ok", {"meta": meta, "records": records})
-    return json.dumps(envelope | envelope_changes).encode()
+    return json.dumps(one_page_envelope(records) | envelope_changes).encode()
 
 
 def reference_page(body: bytes) -> il.Page | type[Exception]:
