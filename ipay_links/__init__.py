@@ -2,6 +2,7 @@
 
 import logging
 
+from ._clock import Clock, LoopClock
 from ._retry import RetryPolicy
 from .client import DEFAULT_BASE_URL, Client
 from .credentials import Credentials
@@ -28,12 +29,14 @@ __all__ = [
     "AuthenticationError",
     "Checkpoint",
     "Client",
+    "Clock",
     "ConsistencyError",
     "ContactDetails",
     "Credentials",
     "IpayError",
     "LinkStatus",
     "LinkWalk",
+    "LoopClock",
     "Page",
     "PageMeta",
     "PageWalk",

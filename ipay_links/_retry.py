@@ -1,17 +1,20 @@
-"""RetryPolicy and the per-call state that drives backoff's retry loop."""
+"""RetryPolicy, and the retry loop of one page call: backoff's, waiting on the client's clock."""
 
 from __future__ import annotations
 
 import random
-import time
-from collections.abc import Callable, Generator
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import attrs
+import backoff
 
+from ._clock import Clock
 from .errors import IpayError
 
 __all__ = ["RetryPolicy", "RetryState"]
+
+T = TypeVar("T")
 
 
 def _at_least(minimum: float) -> Callable[[object, attrs.Attribute[Any], Any], None]:
@@ -53,22 +56,24 @@ class RetryPolicy:
 
 
 class RetryState:
-    """The retries of one page call: what backoff asks before each wait.
+    """The retries of one page call, run by backoff; every wait goes through ``clock``.
 
-    ``give_up`` decides and computes the next wait; ``waits`` hands it to backoff
-    (which calls it with ``jitter=None`` and no ``max_time``, so it never shortens it).
+    backoff counts the tries and asks :meth:`give_up` after each failure, which
+    decides and computes the next wait. The wait itself is slept on the client's
+    clock by :meth:`run`'s ``on_backoff`` handler (backoff's own sleep, fixed to
+    ``asyncio.sleep``, is given zero), so a test's fake clock replaces every wait.
     """
 
-    def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, policy: RetryPolicy, clock: Clock) -> None:
         self.policy = policy
         self._clock = clock
-        self._started = clock()
+        self._started = clock.now()
         self._wait = 0.0
         self.attempts = 0
 
     def remaining(self) -> float:
         """Seconds left of ``max_time`` for this page."""
-        return self.policy.max_time - (self._clock() - self._started)
+        return self.policy.max_time - (self._clock.now() - self._started)
 
     def give_up(self, error: Exception) -> bool:
         """True when ``error`` is final or waiting for another try would overrun ``max_time``."""
@@ -84,8 +89,43 @@ class RetryState:
         self._wait = wait
         return False
 
-    def waits(self) -> Generator[float, object, None]:
-        """backoff's wait generator: primed once, then yields the wait ``give_up`` chose."""
-        yield self._wait
-        while True:
-            yield self._wait
+    async def run(
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        on_retry: Callable[[IpayError, float], None],
+    ) -> T:
+        """Call ``attempt`` until it succeeds or :meth:`give_up` says stop; raise the last error.
+
+        ``on_retry(error, wait)`` is called before each wait. No attempt starts once
+        ``max_time`` has run out (a wait that ended late, on a busy machine): the
+        failure that led to the wait is raised instead.
+        """
+
+        async def wait(details: Any) -> None:
+            error: IpayError = details["exception"]
+            on_retry(error, self._wait)
+            await self._clock.sleep(self._wait)
+            if self.remaining() <= 0:
+                error.attempts = self.attempts
+                raise error
+
+        def gave_up(details: Any) -> None:
+            details["exception"].attempts = self.attempts
+
+        async def counted() -> T:
+            self.attempts += 1
+            return await attempt()
+
+        retrying = backoff.on_exception(
+            backoff.constant,
+            IpayError,
+            interval=0,
+            max_tries=self.policy.max_tries,
+            max_time=None,
+            jitter=None,
+            giveup=self.give_up,
+            on_backoff=wait,
+            on_giveup=gave_up,
+            logger=None,
+        )(counted)
+        return await retrying()

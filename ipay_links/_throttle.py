@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+from ._clock import Clock
 from .errors import RateLimitError, ServiceUnavailableError
+from .protocol import PUSH_BACK_HTTP, retry_after_of
 
 __all__ = ["Throttle"]
 
@@ -21,14 +22,20 @@ class Throttle:
       each success adds one back, up to ``maximum``: additive increase, multiplicative
       decrease.
     - A ``Retry-After`` on any page holds back every new request until it has passed.
+    - A 429 or 503 is learned from the status line (:meth:`hear`), before the
+      answer's body is read or decoded: no request leaves after it, not even one
+      freed by an answer that arrived with it. Other push-back (a transient
+      statuscode in a 200) is learned once decoded (:meth:`learn`).
+    - Every hold is waited on ``clock``.
     - Slots go to waiters first come, first served: a freed slot is handed to the
       longest waiter, so only the request that gets it wakes up.
     - Answers are decoded one per pass of the event loop, after the requests ready to
       leave (:meth:`turn_to_decode`): sending comes before decoding.
     """
 
-    def __init__(self, maximum: int) -> None:
+    def __init__(self, maximum: int, clock: Clock) -> None:
         self.maximum = maximum
+        self._clock = clock
         self.limit = maximum
         self.in_flight = 0
         self.resume_at = 0.0
@@ -45,7 +52,7 @@ class Throttle:
         """
         counted = False
         while True:
-            delay = self.resume_at - time.monotonic()
+            delay = self.resume_at - self._clock.now()
             if delay > 0:
                 if time_left is not None and delay >= time_left:
                     raise RateLimitError(
@@ -55,13 +62,13 @@ class Throttle:
                     )
                 if not counted:
                     self.waits, counted = self.waits + 1, True
-                await asyncio.sleep(delay)
+                await self._clock.sleep(delay)
                 continue
             if self.in_flight < self.limit and not self._waiters:
                 self.in_flight += 1
                 return
             await self._wait_for_hand_off()
-            if self.resume_at <= time.monotonic():
+            if self.resume_at <= self._clock.now():
                 return
             # A hold began while this request waited: give the slot back and wait it out.
             self.release()
@@ -84,15 +91,29 @@ class Throttle:
         self.in_flight -= 1
         self._wake()
 
+    def hear(self, http_status: int, headers: Mapping[str, str]) -> None:
+        """Read an answer's status line as it arrives: a 429 or 503 pushes back at once."""
+        if http_status in PUSH_BACK_HTTP:
+            self.push_back(retry_after_of(http_status, headers))
+
+    def push_back(self, retry_after: float | None) -> None:
+        """The server pushed back: halve the limit, and hold every request ``retry_after`` s."""
+        self.limit = max(1, self.limit // 2)
+        if retry_after is not None:
+            self.resume_at = max(self.resume_at, self._clock.now() + retry_after)
+
     def learn(self, error: BaseException | None) -> None:
-        """Adjust to how a request ended: success grows the limit, push-back halves it."""
+        """Adjust to how a request ended: success grows the limit, push-back halves it.
+
+        A 429 or 503 was learned from its status line already (:meth:`hear`).
+        """
         if error is None:
             self.limit = min(self.maximum, self.limit + 1)
-        elif isinstance(error, RateLimitError | ServiceUnavailableError):
-            self.limit = max(1, self.limit // 2)
-            retry_after = error.retry_after
-            if retry_after is not None:
-                self.resume_at = max(self.resume_at, time.monotonic() + retry_after)
+        elif (
+            isinstance(error, RateLimitError | ServiceUnavailableError)
+            and error.http_status not in PUSH_BACK_HTTP
+        ):
+            self.push_back(error.retry_after)
         self._wake()
 
     @asynccontextmanager

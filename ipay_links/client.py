@@ -11,13 +11,13 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
-
-import backoff
+from typing import TYPE_CHECKING
 
 from . import protocol
+from ._clock import Clock, LoopClock
 from ._retry import RetryPolicy, RetryState
 from ._throttle import Throttle
 from .credentials import Credentials, check_endpoint_ip
@@ -60,6 +60,9 @@ class Client:
     each attempt is bounded by ``connect_timeout`` and ``read_timeout`` (seconds
     without a byte from the server). Answers over ``max_response_size`` bytes are
     refused.
+
+    Every wait (retries, Retry-After, a walk's hold) is slept on ``clock``: the event
+    loop's own by default; ``ipay_links.testing.FakeClock`` makes tests' waits instant.
     """
 
     def __init__(
@@ -72,6 +75,7 @@ class Client:
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        clock: Clock | None = None,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
@@ -89,6 +93,7 @@ class Client:
         self._connect_timeout = _positive_seconds("connect_timeout", connect_timeout)
         self._read_timeout = _positive_seconds("read_timeout", read_timeout)
         self._max_response_size = max_response_size
+        self._clock: Clock = LoopClock() if clock is None else clock
         self._closed = False
 
     def __repr__(self) -> str:
@@ -180,6 +185,7 @@ class Client:
             concurrency=concurrency,
             consistency=consistency,
             resume=resume,
+            clock=self._clock,
         )
         return walk
 
@@ -237,83 +243,61 @@ class Client:
         Each attempt takes a slot of ``gate`` (a walk's throttle) when one is given.
         """
         request = protocol.build_request(self._credentials, query, page, endpoint_ip)
-        policy = self._retry or _SINGLE_TRY
-        state = RetryState(policy)
+        state = RetryState(self._retry or _SINGLE_TRY, self._clock)
 
-        async def attempt() -> Page:
-            state.attempts += 1
-            error: BaseException | None = None
-            try:
-                return await self._attempt(request, page, state.attempts, state.remaining(), gate)
-            except BaseException as exc:
-                error = exc
-                raise
-            finally:
-                if gate is not None:
-                    gate.learn(error)
-
-        def on_backoff(details: Any) -> None:
-            error: IpayError = details["exception"]
+        def on_retry(error: IpayError, wait: float) -> None:
             if gate is not None:
                 gate.note_retry()
             logger.warning(
                 "retrying page %d in %.2f s after attempt %d failed: %s",
                 page,
-                details["wait"],
-                details["tries"],
+                wait,
+                state.attempts,
                 error,
             )
 
-        def on_giveup(details: Any) -> None:
-            details["exception"].attempts = details["tries"]
+        async def attempt() -> Page:
+            return await self._attempt(request, page, state.attempts, state.remaining(), gate)
 
-        retrying = backoff.on_exception(
-            state.waits,
-            IpayError,
-            max_tries=policy.max_tries,
-            max_time=None,
-            jitter=None,
-            giveup=state.give_up,
-            on_backoff=on_backoff,
-            on_giveup=on_giveup,
-            logger=None,
-        )(attempt)
-        return await retrying()
+        return await state.run(attempt, on_retry)
 
     async def _attempt(
         self,
         request: Request,
         page: int,
         number: int,
-        time_left: float | None,
+        time_left: float,
         gate: Throttle | None,
     ) -> Page:
+        """One attempt; in a walk, with a slot of ``gate`` while on the wire."""
         started = time.perf_counter()
         http_status: int | None = None
         outcome = "?"
         ipay_uuid: str | None = None
+        error: BaseException | None = None
         try:
-            if gate is None:
-                http_status, headers, body = await self._send(request, time_left)
-                result = protocol.read_response(http_status, headers, body, page=page)
-            else:
-                # The slot is held while on the wire only: decoding frees it for the next.
+            if gate is not None:
                 await gate.acquire(time_left)
-                try:
-                    http_status, headers, body = await self._send(request, time_left)
-                finally:
-                    gate.release()
-                async with gate.turn_to_decode():
-                    result = protocol.read_response(http_status, headers, body, page=page)
+            try:
+                on_head = None if gate is None else gate.hear
+                http_status, headers, body = await self._send(request, time_left, on_head)
+            finally:
+                if gate is not None:
+                    gate.release()  # decoding frees the slot for the next request
+            async with nullcontext() if gate is None else gate.turn_to_decode():
+                result = protocol.read_response(http_status, headers, body, page=page)
             outcome, ipay_uuid = "TXN", result.ipay_uuid
             return result
-        except ApiError as error:
-            outcome, ipay_uuid = error.statuscode or "-", error.ipay_uuid
-            raise
-        except IpayError as error:
-            outcome = type(error).__name__
+        except BaseException as exc:
+            error = exc
+            if isinstance(exc, ApiError):
+                outcome, ipay_uuid = exc.statuscode or "-", exc.ipay_uuid
+            elif isinstance(exc, IpayError):
+                outcome = type(exc).__name__
             raise
         finally:
+            if gate is not None:
+                gate.learn(error)
             logger.debug(
                 "%s %s page=%d attempt=%d http_status=%s statuscode=%s ipay_uuid=%s "
                 "elapsed_ms=%.1f",
@@ -328,9 +312,15 @@ class Client:
             )
 
     async def _send(
-        self, request: Request, time_left: float | None
+        self,
+        request: Request,
+        time_left: float,
+        on_head: Callable[[int, Mapping[str, str]], None] | None = None,
     ) -> tuple[int, Mapping[str, str], bytes]:
         """The one I/O seam: send ``request``, return ``(status, headers, body)``.
+
+        ``on_head(status, headers)`` is called as soon as the status line and headers
+        are in, before the body is read.
 
         aiohttp's exceptions carry the request headers (the secret among them), so
         each one is replaced by a TransportError built from text, raised outside the
@@ -341,7 +331,7 @@ class Client:
         session = self._get_session()
         timeout = aiohttp.ClientTimeout(
             # aiohttp reads a total of 0 or less as no limit at all.
-            total=None if time_left is None or math.isinf(time_left) else max(time_left, 0.001),
+            total=None if math.isinf(time_left) else max(time_left, 0.001),
             sock_connect=self._connect_timeout,
             sock_read=self._read_timeout,
         )
@@ -354,6 +344,8 @@ class Client:
                 allow_redirects=False,
                 timeout=timeout,
             ) as response:
+                if on_head is not None:
+                    on_head(response.status, response.headers)
                 body = await self._read_body(response)
                 return response.status, response.headers, body
         except TimeoutError:

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
+from ._clock import Clock, LoopClock
 from ._throttle import Throttle
 from .errors import IpayError, ResponseFormatError
 from .models import Page, PayoutLink
@@ -168,6 +169,7 @@ class PageWalk:
         concurrency: int = 1,
         consistency: Consistency = "fast",
         resume: Checkpoint | None = None,
+        clock: Clock | None = None,
     ) -> None:
         if consistency not in CONSISTENCY_LEVELS:
             raise ValueError(
@@ -178,7 +180,10 @@ class PageWalk:
         self.concurrency = check_positive("concurrency", concurrency)
         self.consistency = consistency
         self.stats = WalkStats()
-        self._throttle = Throttle(1 if consistency == "strict" else self.concurrency)
+        self._throttle = Throttle(
+            1 if consistency == "strict" else self.concurrency,
+            LoopClock() if clock is None else clock,
+        )
         self._max_records: int | None = None  # a LinkWalk's max_items: no page beyond it
         # Only overlapping reads need the same-total shortcut; a walk of one page at a
         # time reads again instead, and stays exact under any mix of changes.

@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_PER_PAGE",
     "LIST_PATH",
     "MAX_PER_PAGE",
+    "PUSH_BACK_HTTP",
     "Query",
     "Request",
     "build_request",
@@ -39,6 +40,7 @@ __all__ = [
     "check_positive",
     "make_query",
     "read_response",
+    "retry_after_of",
 ]
 
 LIST_PATH = "/payments/payout/link/list"
@@ -54,6 +56,8 @@ TRANSIENT_CODES = frozenset({"SPD", "SPE", "ISE", "IPE", "TSU", "SNA", "USM"})
 PERMANENT_CODES = frozenset({"RPI", "IRT", "IEC"})
 # HTTP statuses worth another try when the body carries no code that says otherwise.
 RETRYABLE_HTTP = frozenset({408, 429, 500, 502, 503, 504})
+# Statuses that push back (too many requests, unavailable): read with their Retry-After.
+PUSH_BACK_HTTP = frozenset({429, 503})
 NO_RECORD_FOUND = "no record found"
 
 
@@ -218,6 +222,11 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return _seconds(seconds)
 
 
+def retry_after_of(http_status: int, headers: Mapping[str, str]) -> float | None:
+    """The wait a 429 or 503 answer asks for, from its headers; ``None`` for any other."""
+    return parse_retry_after(headers) if http_status in PUSH_BACK_HTTP else None
+
+
 def _seconds(value: float) -> float | None:
     # NaN is no answer (asyncio.sleep(nan) would ignore every deadline); below 0 is now.
     return None if math.isnan(value) else max(value, 0.0)
@@ -284,7 +293,7 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
                 return result
     # Anything else is small: parsed again by the strict parser, which refuses duplicate keys.
     envelope = _envelope(body)
-    retry_after = parse_retry_after(headers) if http_status in (429, 503) else None
+    retry_after = retry_after_of(http_status, headers)
     if envelope is None:
         if 200 <= http_status < 300:
             _codec.decode_json(body)  # raises the precise JSON error, if that is the problem

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
+import aiohttp
 import pytest
 
 import ipay_links as il
 from ipay_links._throttle import Throttle
-from ipay_links.testing import Fault, Simulator
+from ipay_links.testing import FakeClock, Fault, Simulator
 
 from .conftest import FAST_RETRY
 
@@ -66,19 +68,34 @@ async def test_a_slow_consumer_slows_the_fetching(big: Simulator, big_client: il
     assert len(big.requests) <= 17
 
 
-async def test_concurrency_is_faster_against_a_slow_server(big: Simulator) -> None:
-    big.latency = 0.03
-    async with big.serve() as url, il.Client(big.credentials, base_url=url) as client:
-        started = time.monotonic()
-        async for _ in client.iter_pages(per_page=10):
-            pass
-        sequential = time.monotonic() - started
-        started = time.monotonic()
-        async for _ in client.iter_pages(per_page=10, concurrency=8):
-            pass
-        concurrent = time.monotonic() - started
-    # 30 pages: about 0.9 s one by one, about 0.15 s eight at a time. Generous bound.
-    assert concurrent < sequential / 2.5
+async def test_a_concurrent_walk_has_n_requests_on_the_wire_before_any_answer(
+    big: Simulator, big_client: il.Client
+) -> None:
+    big.pause()  # nothing is answered until eight requests are waiting at once
+    walk = asyncio.create_task(pages_of(big_client.iter_pages(per_page=10, concurrency=8)))
+    await big.wait_for_requests(8)
+    assert big.in_flight == 8
+    big.resume()
+    assert len(await walk) == 30
+    assert big.max_in_flight == 8
+
+
+async def test_a_sequential_walk_waits_for_each_answer(
+    big: Simulator, big_client: il.Client
+) -> None:
+    big.pause()
+    walk = asyncio.create_task(pages_of(big_client.iter_pages(per_page=10)))
+    await big.wait_for_requests(1)
+    for _ in range(20):  # however long it is left alone, no second request leaves
+        await asyncio.sleep(0)
+    assert big.request_count == 1
+    big.resume()
+    assert len(await walk) == 30
+    assert big.max_in_flight == 1
+
+
+async def pages_of(walk: il.PageWalk) -> list[il.Page]:
+    return [page async for page in walk]
 
 
 async def test_breaking_out_cancels_what_is_in_flight(big: Simulator) -> None:
@@ -94,13 +111,25 @@ async def test_breaking_out_cancels_what_is_in_flight(big: Simulator) -> None:
 
 
 async def test_a_dropped_walk_stops_prefetching(big: Simulator) -> None:
-    big.latency = 0.1
+    big.pause()  # nothing ever answered: a prefetch that is not cancelled never ends
     async with big.serve() as url, il.Client(big.credentials, base_url=url) as client:
-        async for _ in client.iter_links(per_page=10, concurrency=8):
-            break  # the walk is garbage the moment the loop ends
-        for _ in range(3):  # asyncio closes the dropped generator, then the tasks end
-            await asyncio.sleep(0)
+        walk = client.iter_links(per_page=10, concurrency=8)
+        consume = asyncio.create_task(first_link(walk))
+        await big.wait_for_requests(8)
+        prefetching = client_tasks()
+        assert len(prefetching) >= 8
+        consume.cancel()
+        del walk  # the walk is garbage: asyncio closes it and its prefetching stops
+        done, pending = await asyncio.wait(prefetching, timeout=10)
+        assert pending == set()
+        assert all(task.cancelled() for task in done)
         assert client_tasks() == []
+        big.resume()
+
+
+async def first_link(walk: il.LinkWalk) -> None:
+    async for _ in walk:
+        break
 
 
 async def test_a_failing_page_yields_every_page_before_it_then_the_error(
@@ -130,7 +159,7 @@ async def test_a_transient_failure_mid_walk_is_retried_in_place(
 
 
 async def test_cancelling_a_concurrent_walk_leaves_nothing_running(big: Simulator) -> None:
-    big.latency = 0.2
+    big.pause()
     async with big.serve() as url, il.Client(big.credentials, base_url=url) as client:
         walk = client.iter_links(per_page=10, concurrency=8)
 
@@ -139,41 +168,92 @@ async def test_cancelling_a_concurrent_walk_leaves_nothing_running(big: Simulato
                 pass
 
         task = asyncio.create_task(consume())
-        await big.wait_for_requests(3)
+        await big.wait_for_requests(8)
+        running = client_tasks()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.sleep(0)
+        # Every request the walk had started is cancelled, none is left to finish.
+        done, pending = await asyncio.wait(running, timeout=10)
+        assert pending == set()
+        assert all(t.cancelled() for t in done)
         assert client_tasks() == []
+        big.resume()
 
 
+def trace_requests(clock: FakeClock, events: list[tuple[str, int, float]]) -> aiohttp.TraceConfig:
+    """Log each request of a session as it starts and as its status line arrives, in order.
+
+    Each event is ``(what, page, clock time)``; the page number is read from the body.
+    """
+    trace = aiohttp.TraceConfig()
+
+    async def on_start(_s: object, context: Any, _p: object) -> None:
+        context.start = len(events)
+        events.append(("start", 0, clock.now()))
+
+    async def on_chunk_sent(
+        _s: object, context: Any, params: aiohttp.TraceRequestChunkSentParams
+    ) -> None:
+        page = int(json.loads(params.chunk)["pagination"]["pageNumber"])
+        context.page = page
+        events[context.start] = ("start", page, events[context.start][2])
+
+    async def on_end(_s: object, context: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        events.append((f"answered {params.response.status}", context.page, clock.now()))
+
+    trace.on_request_start.append(on_start)
+    trace.on_request_chunk_sent.append(on_chunk_sent)
+    trace.on_request_end.append(on_end)
+    return trace
+
+
+@pytest.mark.parametrize("http_status", [429, 503])
 async def test_a_retry_after_on_one_page_holds_back_the_whole_walk(
-    big: Simulator, big_client: il.Client
+    big: Simulator, http_status: int
 ) -> None:
-    big.latency = 0.01
-    big.inject(Fault.rate_limit("0.3"), page=3)
-    walk = big_client.iter_links(per_page=10, concurrency=8)
-    assert [link.link_id async for link in walk] == ids(big)
-    (limited,) = [seen for seen in big.requests if seen.fault == "rate_limit"]
-    answered = limited.received_at + big.latency
-    held = [s for s in big.requests if answered + 0.01 < s.received_at < answered + 0.29]
-    assert held == []
+    clock = FakeClock()
+    events: list[tuple[str, int, float]] = []
+    big.latency = 0.01  # the answers of the first eight pages arrive together
+    big.inject(Fault.rate_limit("0.3", http_status=http_status), page=3)
+    async with (
+        big.serve() as url,
+        aiohttp.ClientSession(trace_configs=[trace_requests(clock, events)]) as session,
+        il.Client(
+            big.credentials, base_url=url, session=session, retry=FAST_RETRY, clock=clock
+        ) as client,
+    ):
+        walk = client.iter_links(per_page=10, concurrency=8)
+        assert [link.link_id async for link in walk] == ids(big)
+    pushed_back = events.index((f"answered {http_status}", 3, 0.0))
+    # From the moment the status line said so, no request left before the hold ended:
+    # not even one whose slot was freed by an answer that arrived beside it.
+    started_after = [event for event in events[pushed_back:] if event[0] == "start"]
+    assert started_after
+    assert all(when >= 0.3 for _, _, when in started_after), started_after
+    assert 0.3 in clock.sleeps  # the hold, waited exactly
     assert walk.stats.throttle_waits >= 1
+    assert walk.stats.retries == 1
     assert big.max_in_flight <= 8
 
 
 async def test_throttle_halves_on_push_back_and_grows_back_one_by_one() -> None:
-    throttle = Throttle(8)
-    push_back = il.RateLimitError("slow down", http_status=429)
+    throttle = Throttle(8, FakeClock())
     await throttle.acquire()
+    throttle.hear(429, {})
     throttle.release()
-    throttle.learn(push_back)
+    throttle.learn(il.RateLimitError("slow down", http_status=429))  # heard already
     assert throttle.limit == 4
     await throttle.acquire()
+    throttle.hear(503, {})
     throttle.release()
-    throttle.learn(il.ServiceUnavailableError("down", http_status=503))
     assert throttle.limit == 2
-    for expected in (3, 4, 5, 6, 7, 8, 8):
+    await throttle.acquire()
+    throttle.hear(200, {})
+    throttle.release()
+    throttle.learn(il.ServiceUnavailableError("SPD: down", statuscode="SPD", http_status=200))
+    assert throttle.limit == 1
+    for expected in (2, 3, 4, 5, 6, 7, 8, 8):
         await throttle.acquire()
         throttle.release()
         throttle.learn(None)
@@ -181,16 +261,19 @@ async def test_throttle_halves_on_push_back_and_grows_back_one_by_one() -> None:
 
 
 async def test_throttle_never_lets_more_than_its_limit_in_flight() -> None:
-    throttle = Throttle(3)
+    throttle = Throttle(3, FakeClock())
     peak = 0
 
     async def request(fail: bool) -> None:
         nonlocal peak
         await throttle.acquire()
         peak = max(peak, throttle.in_flight)
-        await asyncio.sleep(0.005)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        if fail:
+            throttle.hear(429, {})
         throttle.release()
-        throttle.learn(il.RateLimitError("x", http_status=429) if fail else None)
+        throttle.learn(None)
 
     await asyncio.gather(*(request(n % 5 == 0) for n in range(40)))
     assert peak <= 3
@@ -198,29 +281,36 @@ async def test_throttle_never_lets_more_than_its_limit_in_flight() -> None:
 
 
 async def test_throttle_holds_every_request_until_retry_after_has_passed() -> None:
-    throttle = Throttle(4)
+    clock = FakeClock()
+    throttle = Throttle(4, clock)
     await throttle.acquire()
+    throttle.hear(429, {"Retry-After": "2"})
     throttle.release()
-    throttle.learn(il.RateLimitError("x", http_status=429, retry_after=0.2))
-    started = time.monotonic()
-    await throttle.acquire()
-    assert time.monotonic() - started >= 0.19
-    assert throttle.waits == 1
+    await asyncio.gather(throttle.acquire(), throttle.acquire())
+    assert clock.sleeps == [2.0, 2.0]  # both waited the hold, exactly, together
+    assert clock.now() == 2.0
+    assert throttle.waits == 2
 
 
 async def test_a_long_retry_after_on_another_page_does_not_outlast_max_time(
     big: Simulator,
 ) -> None:
+    clock = FakeClock()
     big.latency = 0.02
     big.inject(Fault.status(503), page=2)
     big.inject(Fault.rate_limit("3600"), page=4)
     policy = il.RetryPolicy(max_tries=5, max_time=1.0, base_delay=0.001, max_delay=0.01)
-    async with big.serve() as url, il.Client(big.credentials, base_url=url, retry=policy) as c:
-        started = time.monotonic()
-        with pytest.raises(il.RateLimitError):
+    async with (
+        big.serve() as url,
+        il.Client(big.credentials, base_url=url, retry=policy, clock=clock) as c,
+    ):
+        with pytest.raises(il.RateLimitError) as caught:
             async for _ in c.iter_links(per_page=10, concurrency=4):
                 pass
-    assert time.monotonic() - started < 3.0
+    assert caught.value.retry_after is not None
+    assert 3599 < caught.value.retry_after <= 3600
+    assert all(wait < 1.0 for wait in clock.sleeps)  # nobody waited out the hour
+    assert clock.now() < 1.0
 
 
 async def test_retries_are_counted_also_when_the_page_fails_in_the_end(
@@ -238,13 +328,13 @@ async def test_retries_are_counted_also_when_the_page_fails_in_the_end(
 async def test_the_first_n_pages_are_asked_for_before_the_first_answer(
     big: Simulator, big_client: il.Client
 ) -> None:
-    big.latency = 0.05
-    walk = big_client.iter_pages(per_page=10, concurrency=4)
-    assert len([page async for page in walk]) == 30
-    first = {seen.page: seen.received_at for seen in big.requests[:4]}
-    assert set(first) == {1, 2, 3, 4}
-    # Pages 2-4 left before page 1 was answered: no round trip spent learning totalPages.
-    assert max(first.values()) < first[1] + big.latency
+    big.pause()
+    walk = asyncio.create_task(pages_of(big_client.iter_pages(per_page=10, concurrency=4)))
+    # Pages 2-4 leave before page 1 is answered: no round trip spent learning totalPages.
+    await big.wait_for_requests(4)
+    assert sorted(seen.page for seen in big.requests) == [1, 2, 3, 4]
+    big.resume()
+    assert len(await walk) == 30
     assert len(big.requests) == 30
 
 
@@ -275,7 +365,7 @@ async def test_strict_walks_never_ask_ahead(big: Simulator, big_client: il.Clien
 
 
 async def test_a_freed_slot_goes_to_the_longest_waiter_and_wakes_no_other() -> None:
-    throttle = Throttle(1)
+    throttle = Throttle(1, FakeClock())
     await throttle.acquire()
     order: list[int] = []
 
@@ -296,7 +386,7 @@ async def test_a_freed_slot_goes_to_the_longest_waiter_and_wakes_no_other() -> N
 
 
 async def test_a_waiter_cancelled_as_it_is_handed_a_slot_passes_it_on() -> None:
-    throttle = Throttle(1)
+    throttle = Throttle(1, FakeClock())
     await throttle.acquire()
     first = asyncio.create_task(throttle.acquire())
     second = asyncio.create_task(throttle.acquire())
@@ -311,7 +401,7 @@ async def test_a_waiter_cancelled_as_it_is_handed_a_slot_passes_it_on() -> None:
 
 
 async def test_a_cancelled_waiter_does_not_hold_up_the_queue() -> None:
-    throttle = Throttle(1)
+    throttle = Throttle(1, FakeClock())
     await throttle.acquire()
     gone = asyncio.create_task(throttle.acquire())
     await asyncio.sleep(0)
@@ -322,27 +412,17 @@ async def test_a_cancelled_waiter_does_not_hold_up_the_queue() -> None:
     assert throttle.in_flight == 1
 
 
-async def test_the_request_a_freed_slot_lets_go_leaves_before_the_page_is_decoded(
+async def test_the_request_a_freed_slot_lets_go_starts_before_the_page_is_decoded(
     big: Simulator,
 ) -> None:
-    import aiohttp
-
-    events: list[tuple[str, int]] = []
-
-    async def on_chunk_sent(
-        _s: object, _c: object, params: aiohttp.TraceRequestChunkSentParams
-    ) -> None:
-        events.append(("sent", int(json.loads(params.chunk)["pagination"]["pageNumber"])))
+    clock = FakeClock()
+    events: list[tuple[str, int, float]] = []
 
     class Decoded(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if isinstance(record.args, tuple) and "page=%d attempt" in str(record.msg):
-                page = record.args[2]
-                assert isinstance(page, int)
-                events.append(("decoded", page))
+            if found := re.search(r" page=(\d+) attempt=", record.getMessage()):
+                events.append(("decoded", int(found[1]), clock.now()))
 
-    trace = aiohttp.TraceConfig()
-    trace.on_request_chunk_sent.append(on_chunk_sent)
     handler = Decoded(logging.DEBUG)
     logger = logging.getLogger("ipay_links")
     logger.addHandler(handler)
@@ -351,7 +431,7 @@ async def test_the_request_a_freed_slot_lets_go_leaves_before_the_page_is_decode
     try:
         async with (
             big.serve() as url,
-            aiohttp.ClientSession(trace_configs=[trace]) as session,
+            aiohttp.ClientSession(trace_configs=[trace_requests(clock, events)]) as session,
             il.Client(big.credentials, base_url=url, session=session) as client,
         ):
             walk = client.iter_pages(per_page=10, concurrency=2)
@@ -359,10 +439,11 @@ async def test_the_request_a_freed_slot_lets_go_leaves_before_the_page_is_decode
     finally:
         logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)
-    # When page q's answer frees its slot, page q + 2 (waiting for it) is sent before
+    order = [(what, page) for what, page, _ in events]
+    # When page q's answer frees its slot, page q + 2 (waiting for it) starts before
     # page q is decoded: decoding never holds a request back.
     for q in range(3, 29):  # pages 3 and 4 are asked for once page 1 tells the total
-        assert events.index(("sent", q + 2)) < events.index(("decoded", q)), q
+        assert order.index(("start", q + 2)) < order.index(("decoded", q)), q
 
 
 async def test_max_items_bounds_the_first_fan_out(big: Simulator, big_client: il.Client) -> None:

@@ -9,6 +9,7 @@
 Run it standalone with ``python -m ipay_links.testing --port 8080 --links 10000``.
 """
 
+from ._clock import FakeClock
 from ._data import generate_links
 from ._faults import Fault
 from ._mutations import Mutation
@@ -16,6 +17,7 @@ from ._simulator import SIMULATOR_CREDENTIALS, SeenRequest, Simulator
 
 __all__ = [
     "SIMULATOR_CREDENTIALS",
+    "FakeClock",
     "Fault",
     "Mutation",
     "SeenRequest",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import secrets
@@ -115,6 +116,8 @@ class Simulator:
         self._faults: list[tuple[Fault, int | None]] = []
         self._periodic: list[tuple[Fault, int]] = []
         self._arrived: asyncio.Event | None = None
+        self._paused = False
+        self._resumed: asyncio.Event | None = None
 
     # -- scripting -------------------------------------------------------------------
 
@@ -131,8 +134,23 @@ class Simulator:
             raise ValueError(f"every must be at least 1, got {every}")
         self._periodic.append((fault, every))
 
-    def _next_fault(self, page: int | None) -> Fault | None:
-        number = self.request_count
+    def pause(self) -> None:
+        """Hold every answer until :meth:`resume`: requests are received and kept, not answered.
+
+        A test can then see what a client sends before its first answer, whatever the
+        speed of the machine.
+        """
+        self._paused = True
+        if self._resumed is not None:
+            self._resumed.clear()
+
+    def resume(self) -> None:
+        """Answer the requests held since :meth:`pause`, and every request after."""
+        self._paused = False
+        if self._resumed is not None:
+            self._resumed.set()
+
+    def _next_fault(self, page: int | None, number: int) -> Fault | None:
         for fault, every in self._periodic:
             if number % every == 0:
                 return fault
@@ -158,12 +176,15 @@ class Simulator:
         count: int = 1,
         timeout: float = 5.0,  # noqa: ASYNC109  # a test helper must never hang a suite
     ) -> None:
-        """Wait until the server has received ``count`` requests in all (while serving)."""
+        """Wait until the server has received ``count`` requests in all (while serving).
+
+        Every request counts, also those :attr:`requests` no longer keeps.
+        """
         arrived = self._arrived
         if arrived is None:
             raise RuntimeError("the simulator is not serving")
         async with asyncio.timeout(timeout):
-            while len(self.requests) < count:
+            while self.request_count < count:
                 arrived.clear()
                 await arrived.wait()
 
@@ -195,9 +216,12 @@ class Simulator:
             shown = f"[{bound_host}]" if ":" in bound_host else bound_host
             self.url = f"{scheme}://{shown}:{bound_port}"
             self._arrived = asyncio.Event()
+            self._resumed = asyncio.Event()
+            if not self._paused:
+                self._resumed.set()
             yield self.url
         finally:
-            self.url = self._arrived = None
+            self.url = self._arrived = self._resumed = None
             await runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
@@ -209,8 +233,11 @@ class Simulator:
             raw_body=raw,
             body=None,
         )
+        with contextlib.suppress(_BadRequest):  # its page, known on arrival; answered below
+            self._parse(request.headers, raw, seen)
         self.requests.append(seen)
         self.request_count += 1
+        number = self.request_count  # faults are scheduled by order of arrival
         if self.keep_requests is not None and len(self.requests) > self.keep_requests:
             del self.requests[: len(self.requests) - self.keep_requests]
         if self._arrived is not None:
@@ -220,9 +247,11 @@ class Simulator:
         try:
             if self.latency:
                 await asyncio.sleep(self.latency)
+            if self._resumed is not None:
+                await self._resumed.wait()
             http_status, envelope = self.answer(request.method, request.headers, raw, seen)
             self._apply_mutations(seen)
-            fault = self._next_fault(seen.page)
+            fault = self._next_fault(seen.page, number)
             if fault is not None:
                 seen.fault = fault.kind
                 return await fault.respond(request, seen, http_status, envelope)

@@ -1,0 +1,41 @@
+"""A clock for tests: waits take no wall time, and each one is recorded."""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["FakeClock"]
+
+
+class FakeClock:
+    """A :class:`ipay_links.Clock` whose sleeps return at once and move its time on.
+
+    Give it to a client (``Client(..., clock=FakeClock())``): retry waits and
+    Retry-After holds then cost no wall time, and :attr:`sleeps` lists every wait
+    asked for, in order, for a test to assert exactly. Each sleep yields to the event
+    loop once, so other tasks run, and ends at the time it was asked at plus its
+    length: sleeps that overlap end together, as on a real clock.
+
+    ``overshoot`` (seconds) is added to every sleep, as a busy machine wakes late.
+    """
+
+    def __init__(self, start: float = 0.0, *, overshoot: float = 0.0) -> None:
+        self._now = start
+        self.overshoot = overshoot
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        until = self._now + seconds + self.overshoot
+        await asyncio.sleep(0)
+        self._now = max(self._now, until)
+
+    def advance(self, seconds: float) -> None:
+        """Move the time on by ``seconds`` without sleeping."""
+        self._now += seconds
+
+    def __repr__(self) -> str:
+        return f"FakeClock(now={self._now}, sleeps={len(self.sleeps)})"
