@@ -142,11 +142,6 @@ async def test_a_given_session_is_used_and_left_open(simulator: Simulator, base_
         assert simulator.requests[0].headers["X-Trace"] == "given"
 
 
-async def test_a_client_never_used_closes_cleanly(simulator: Simulator) -> None:
-    async with il.Client(simulator.credentials):
-        pass  # no session was made, none leaks (warnings are errors in this suite)
-
-
 async def test_one_client_serves_many_concurrent_tasks(
     client: il.Client, simulator: Simulator
 ) -> None:

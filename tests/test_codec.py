@@ -314,7 +314,7 @@ def test_absurd_exponents_are_refused_at_once(body: bytes) -> None:
     started = time.perf_counter()
     with pytest.raises(il.ResponseFormatError):
         protocol.read_response(200, {}, body, page=1)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 5.0  # refused, not computed for minutes
 
 
 def test_an_absurd_amount_is_refused() -> None:

@@ -39,6 +39,9 @@ EDGE_VALUES: list[Any] = [
     -5,
 ]
 FIELDS = list(generate_links(1)[0])
+# Built once: hypothesis draws an index into them for each example.
+EDGE_RECORDS = generate_links(500, seed=3)
+TYPED_RECORDS = generate_links(200, seed=4)
 
 
 def same(fast: object, reference: object) -> None:
@@ -108,7 +111,7 @@ def test_thousands_of_generated_and_edge_records_decode_the_same_both_ways() -> 
     index=st.integers(0, 499),
 )
 def test_any_edge_record_decodes_the_same_both_ways(changes: dict[str, Any], index: int) -> None:
-    record = generate_links(500, seed=3)[index] | changes
+    record = EDGE_RECORDS[index] | changes
     raw = wire(record)
     fast, reference = fast_or_error(raw), reference_or_error(raw)
     if isinstance(reference, type):
@@ -241,7 +244,7 @@ def test_typed_pages_are_the_reference_pages() -> None:
 def test_any_record_on_the_typed_path_is_the_reference_record(
     changes: dict[str, Any], index: int
 ) -> None:
-    body = page_body([generate_links(200, seed=4)[index] | changes])
+    body = page_body([TYPED_RECORDS[index] | changes])
     reference = reference_page(body)
     fast = _codec.typed_page(body, page=1)
     if fast is not None:

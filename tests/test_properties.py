@@ -99,7 +99,7 @@ def test_any_fault_schedule_yields_every_record_once_or_a_typed_error(
     for requests in by_page.values():
         assert count_attempts(requests) <= max_tries
         span = requests[-1].received_at - requests[0].received_at
-        assert span <= policy.max_time + READ_TIMEOUT + 0.2
+        assert span <= policy.max_time + 2.0  # a sanity bound: no attempt after max_time
         for before, after in itertools.pairwise(requests):
             if before.fault == "rate_limit":
                 assert after.received_at - before.received_at >= RETRY_AFTER
