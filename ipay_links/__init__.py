@@ -4,11 +4,13 @@ import logging
 
 from ._clock import Clock, LoopClock
 from ._retry import RetryPolicy
-from .client import DEFAULT_BASE_URL, Client
+from ._walkstate import Checkpoint, WalkStats
+from .client import DEFAULT_BASE_URL, Client, WalkOptions
 from .credentials import Credentials
 from .errors import (
     ApiError,
     AuthenticationError,
+    ConsistencyError,
     IpayError,
     RateLimitError,
     ResponseFormatError,
@@ -16,7 +18,7 @@ from .errors import (
     TransportError,
 )
 from .models import ContactDetails, LinkStatus, Page, PageMeta, PayoutLink
-from .pagination import Checkpoint, ConsistencyError, LinkWalk, PageWalk, WalkStats
+from .pagination import LinkWalk, PageWalk
 from .protocol import DEFAULT_PER_PAGE, MAX_PER_PAGE, Query
 
 __version__ = "0.1.0"
@@ -47,6 +49,7 @@ __all__ = [
     "RetryPolicy",
     "ServiceUnavailableError",
     "TransportError",
+    "WalkOptions",
     "WalkStats",
     "__version__",
 ]

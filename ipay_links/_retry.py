@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import attrs
 import backoff
 
+from ._checks import check_number
 from ._clock import Clock
 from .errors import IpayError
 
@@ -17,12 +18,11 @@ __all__ = ["RetryPolicy", "RetryState"]
 T = TypeVar("T")
 
 
-def _at_least(minimum: float) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+def _at_least(
+    minimum: float, *, whole: bool = False
+) -> Callable[[object, attrs.Attribute[Any], Any], None]:
     def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
-        if not value >= minimum:
-            raise ValueError(f"{attribute.name} must be at least {minimum}, got {value}")
+        check_number(attribute.name, value, minimum, whole=whole)
 
     return check
 
@@ -40,14 +40,10 @@ class RetryPolicy:
       for more than the time left, the call gives up at once.
     """
 
-    max_tries: int = attrs.field(default=5, validator=_at_least(1))
+    max_tries: int = attrs.field(default=5, validator=_at_least(1, whole=True))
     max_time: float = attrs.field(default=120.0, validator=_at_least(0.001))
     base_delay: float = attrs.field(default=0.5, validator=_at_least(0))
     max_delay: float = attrs.field(default=8.0, validator=_at_least(0))
-
-    def __attrs_post_init__(self) -> None:
-        if isinstance(self.max_tries, float):
-            raise TypeError("max_tries must be an int")
 
     def backoff_delay(self, retry: int) -> float:
         """The jittered wait before retry number ``retry`` (0 for the first retry)."""

@@ -14,19 +14,21 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from . import protocol
+from ._checks import check_number, check_positive
 from ._clock import Clock, LoopClock
 from ._retry import RetryPolicy, RetryState
 from ._throttle import Throttle
+from ._walkstate import Checkpoint, Consistency
 from .credentials import Credentials, check_endpoint_ip
 from .errors import ApiError, IpayError, ResponseFormatError, TransportError
 from .models import LinkStatus, Page
-from .pagination import Checkpoint, Consistency, LinkWalk, PageWalk
+from .pagination import LinkWalk, PageWalk
 from .protocol import Query, Request
 
-__all__ = ["DEFAULT_BASE_URL", "Client"]
+__all__ = ["DEFAULT_BASE_URL", "Client", "WalkOptions"]
 
 DEFAULT_BASE_URL = "https://api.instantpay.in"
 DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
@@ -42,10 +44,30 @@ logger = logging.getLogger("ipay_links")
 Statuses = LinkStatus | str | Iterable[LinkStatus | str] | None
 
 
-def _positive_seconds(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
+class WalkOptions(TypedDict, total=False):
+    """The options of a walk (:meth:`Client.iter_pages`, :meth:`Client.iter_links`).
+
+    - ``per_page``: the page size asked for (``DEFAULT_PER_PAGE`` when ``None``); the
+      server's own page size wins.
+    - ``status``, ``contact``, ``link_id``: InstantPay's filters.
+    - ``start_page`` (1), ``concurrency`` (1: pages requested at once),
+      ``consistency`` (``"fast"`` or ``"strict"``).
+    - ``resume``: a :class:`Checkpoint` to continue from, instead of the filters.
+    - ``endpoint_ip``: the end customer's IP for these requests.
+    """
+
+    per_page: int | None
+    status: Statuses
+    contact: str | None
+    link_id: str | None
+    start_page: int
+    concurrency: int
+    consistency: Consistency
+    resume: Checkpoint | None
+    endpoint_ip: str | None
+
+
+_FILTERS = ("per_page", "status", "contact", "link_id")
 
 
 class Client:
@@ -81,17 +103,16 @@ class Client:
             raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy or None, not {type(retry).__name__}")
-        if isinstance(max_response_size, bool) or not isinstance(max_response_size, int):
-            raise TypeError("max_response_size must be an int")
-        if max_response_size < 1:
-            raise ValueError(f"max_response_size must be positive, got {max_response_size}")
+        check_positive("max_response_size", max_response_size)
         self._credentials = credentials
         self._base_url = protocol.check_base_url(base_url)
         self._session = session
         self._owns_session = session is None
         self._retry = retry
-        self._connect_timeout = _positive_seconds("connect_timeout", connect_timeout)
-        self._read_timeout = _positive_seconds("read_timeout", read_timeout)
+        self._connect_timeout = float(
+            check_number("connect_timeout", connect_timeout, 0, inclusive=False)
+        )
+        self._read_timeout = float(check_number("read_timeout", read_timeout, 0, inclusive=False))
         self._max_response_size = max_response_size
         self._clock: Clock = LoopClock() if clock is None else clock
         self._closed = False
@@ -151,71 +172,59 @@ class Client:
         self._check_open()
         return await self._fetch(query, page, endpoint_ip=ip)
 
-    def iter_pages(
-        self,
-        *,
-        per_page: int | None = None,
-        status: Statuses = None,
-        contact: str | None = None,
-        link_id: str | None = None,
-        start_page: int = 1,
-        concurrency: int = 1,
-        consistency: Consistency = "fast",
-        resume: Checkpoint | None = None,
-        endpoint_ip: str | None = None,
-    ) -> PageWalk:
+    def iter_pages(self, **options: Unpack[WalkOptions]) -> PageWalk:
         """Walk the pages from ``start_page`` on, as the server's meta says (:class:`PageWalk`).
 
+        The options (all keyword, all optional) are those of :class:`WalkOptions`:
+        ``per_page``, ``status``, ``contact``, ``link_id``, ``start_page=1``,
+        ``concurrency=1``, ``consistency="fast"``, ``resume`` and ``endpoint_ip``.
         ``resume`` continues from a walk's :class:`Checkpoint` (its query included):
-        give it instead of the filters and ``start_page``.
+        give it instead of the filters and ``start_page``. Raises ``TypeError`` or
+        ``ValueError`` for a bad option, before anything is sent.
         """
+        return self._walk(options)
+
+    def iter_links(
+        self, *, max_items: int | None = None, **options: Unpack[WalkOptions]
+    ) -> LinkWalk:
+        """Walk every payout link, page after page, at most ``max_items``; see :class:`LinkWalk`.
+
+        The other options are those of :meth:`iter_pages`.
+        """
+        if max_items is not None:
+            check_positive("max_items", max_items)
+        pages = self._walk(options, max_records=max_items, counts_records=False)
+        return LinkWalk(pages, max_items=max_items)
+
+    def _walk(
+        self, options: WalkOptions, *, max_records: int | None = None, counts_records: bool = True
+    ) -> PageWalk:
+        """The :class:`PageWalk` of ``options``, every one checked before anything is sent."""
+        unknown = sorted(set(options) - WalkOptions.__optional_keys__)
+        if unknown:
+            raise TypeError(f"unexpected keyword argument {unknown[0]!r}")
+        resume = options.get("resume")
+        filters = {key: options.get(key) for key in _FILTERS}
+        start_page = options.get("start_page", 1)
         if resume is None:
-            query = protocol.make_query(
-                per_page=per_page, status=status, contact=contact, link_id=link_id
-            )
+            query = protocol.make_query(**filters)  # type: ignore[arg-type]
         else:
-            query = _resumed_query(resume, per_page, status, contact, link_id, start_page)
+            query = _resumed_query(resume, filters, start_page)
             start_page = resume.next_page or 1
+        endpoint_ip = options.get("endpoint_ip")
         ip = None if endpoint_ip is None else check_endpoint_ip(endpoint_ip)
         self._check_open()
-        walk = PageWalk(
+        return PageWalk(
             functools.partial(self._fetch, endpoint_ip=ip),
             query,
             start_page=start_page,
-            concurrency=concurrency,
-            consistency=consistency,
+            concurrency=options.get("concurrency", 1),
+            consistency=options.get("consistency", "fast"),
             resume=resume,
             clock=self._clock,
+            max_records=max_records,
+            counts_records=counts_records,
         )
-        return walk
-
-    def iter_links(
-        self,
-        *,
-        per_page: int | None = None,
-        status: Statuses = None,
-        contact: str | None = None,
-        link_id: str | None = None,
-        start_page: int = 1,
-        concurrency: int = 1,
-        consistency: Consistency = "fast",
-        resume: Checkpoint | None = None,
-        endpoint_ip: str | None = None,
-        max_items: int | None = None,
-    ) -> LinkWalk:
-        """Walk every payout link, page after page; see :class:`LinkWalk`."""
-        pages = self.iter_pages(
-            per_page=per_page,
-            status=status,
-            contact=contact,
-            link_id=link_id,
-            start_page=start_page,
-            concurrency=concurrency,
-            consistency=consistency,
-            resume=resume,
-            endpoint_ip=endpoint_ip,
-        )
-        return LinkWalk(pages, max_items=max_items)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -375,19 +384,11 @@ class Client:
         return b"".join(chunks)
 
 
-def _resumed_query(
-    resume: Checkpoint,
-    per_page: int | None,
-    status: Statuses,
-    contact: str | None,
-    link_id: str | None,
-    start_page: int,
-) -> Query:
+def _resumed_query(resume: Checkpoint, filters: Mapping[str, object], start_page: int) -> Query:
     """The checkpoint's query, checked again; refuse filters given beside it."""
     if not isinstance(resume, Checkpoint):
         raise TypeError(f"resume must be a Checkpoint, not {type(resume).__name__}")
-    given = (per_page, status, contact, link_id)
-    if any(value is not None for value in given) or start_page != 1:
+    if any(value is not None for value in filters.values()) or start_page != 1:
         raise ValueError("resume= carries its own query: pass no filters, per_page or start_page")
     saved = resume.query
     return protocol.make_query(

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "ApiError",
     "AuthenticationError",
+    "ConsistencyError",
     "IpayError",
     "RateLimitError",
     "ResponseFormatError",
@@ -108,3 +109,7 @@ class TransportError(IpayError):
 
 class ResponseFormatError(IpayError):
     """The answer is not what InstantPay documents: not JSON, a wrong shape, a missing field."""
+
+
+class ConsistencyError(IpayError):
+    """The data set changed faster than the walk could heal; resume from the checkpoint."""

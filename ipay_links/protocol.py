@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from . import _codec
+from ._checks import check_positive
 from .credentials import Credentials
 from .errors import (
     ApiError,
@@ -79,15 +80,6 @@ class Request:
     path: str
     headers: Mapping[str, str] = attrs.field(repr=False)
     body: bytes
-
-
-def check_positive(name: str, value: object) -> int:
-    """Return ``value`` if it is an int of 1 or more, else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return value
 
 
 def check_page(page: object) -> int:

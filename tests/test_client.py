@@ -106,7 +106,7 @@ def test_client_construction_checks_its_arguments() -> None:
         il.Client(creds, retry=3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="read_timeout must be a positive"):
         il.Client(creds, read_timeout=0)
-    with pytest.raises(ValueError, match="max_response_size must be positive"):
+    with pytest.raises(ValueError, match="max_response_size must be at least 1"):
         il.Client(creds, max_response_size=0)
 
 
