@@ -1,8 +1,8 @@
-"""The async client: the only module that imports aiohttp.
+"""The client: its arguments, its lifecycle, and one page call with its retries.
 
-aiohttp is imported when the first request is sent, not with the package: it
-takes most of ``import ipay_links``'s time, and a command that only prints its
-help, or a program that only uses the models, should not pay for it.
+A page call goes: ``protocol.build_request`` -> the transport (``_aiohttp.py``) ->
+``protocol.read_response`` -> a :class:`Page` or a typed error, retried by
+:class:`RetryState`; walks (``pagination.py``) call it for each page.
 """
 
 from __future__ import annotations
@@ -11,19 +11,21 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from . import protocol
+from ._aiohttp import AiohttpTransport
 from ._checks import check_number, check_positive
 from ._clock import Clock, LoopClock
 from ._retry import RetryPolicy, RetryState
 from ._throttle import Throttle
+from ._transport import Transport
 from ._walkstate import Checkpoint, Consistency
 from .credentials import Credentials, check_endpoint_ip
-from .errors import ApiError, IpayError, ResponseFormatError, TransportError
+from .errors import ApiError, IpayError
 from .models import LinkStatus, Page
 from .pagination import LinkWalk, PageWalk
 from .protocol import Query, Request
@@ -85,6 +87,8 @@ class Client:
 
     Every wait (retries, Retry-After, a walk's hold) is slept on ``clock``: the event
     loop's own by default; ``ipay_links.testing.FakeClock`` makes tests' waits instant.
+    Requests go through ``transport`` (aiohttp's, on ``session``, by default): any
+    object with the ``send`` and ``aclose`` of :class:`~ipay_links._transport.Transport`.
     """
 
     def __init__(
@@ -98,6 +102,7 @@ class Client:
         read_timeout: float = 30.0,
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         clock: Clock | None = None,
+        transport: Transport | None = None,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
@@ -106,14 +111,20 @@ class Client:
         check_positive("max_response_size", max_response_size)
         self._credentials = credentials
         self._base_url = protocol.check_base_url(base_url)
-        self._session = session
-        self._owns_session = session is None
         self._retry = retry
-        self._connect_timeout = float(
-            check_number("connect_timeout", connect_timeout, 0, inclusive=False)
-        )
-        self._read_timeout = float(check_number("read_timeout", read_timeout, 0, inclusive=False))
-        self._max_response_size = max_response_size
+        connect = float(check_number("connect_timeout", connect_timeout, 0, inclusive=False))
+        read = float(check_number("read_timeout", read_timeout, 0, inclusive=False))
+        if transport is None:
+            transport = AiohttpTransport(
+                self._base_url,
+                session=session,
+                connect_timeout=connect,
+                read_timeout=read,
+                max_response_size=max_response_size,
+            )
+        elif session is not None:
+            raise ValueError("give a session or a transport, not both")
+        self._transport = transport
         self._clock: Clock = LoopClock() if clock is None else clock
         self._closed = False
 
@@ -146,8 +157,7 @@ class Client:
         if self._closed:
             return
         self._closed = True
-        if self._owns_session and self._session is not None:
-            await self._session.close()
+        await self._transport.aclose()
 
     async def fetch_page(
         self,
@@ -230,15 +240,6 @@ class Client:
         if self._closed:
             raise RuntimeError("this Client is closed; create a new one")
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        self._check_open()
-        if self._session is None:
-            import aiohttp
-
-            # InstantPay's API is stateless: no cookie is kept or sent back.
-            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
-        return self._session
-
     async def _fetch(
         self,
         query: Query,
@@ -278,35 +279,20 @@ class Client:
         time_left: float,
         gate: Throttle | None,
     ) -> Page:
-        """One attempt; in a walk, with a slot of ``gate`` while on the wire."""
+        """One attempt, logged at DEBUG whatever its outcome."""
         started = time.perf_counter()
-        http_status: int | None = None
-        outcome = "?"
-        ipay_uuid: str | None = None
-        error: BaseException | None = None
+        seen: dict[str, object] = {"http_status": None, "statuscode": "?", "ipay_uuid": None}
         try:
-            if gate is not None:
-                await gate.acquire(time_left)
-            try:
-                on_head = None if gate is None else gate.hear
-                http_status, headers, body = await self._send(request, time_left, on_head)
-            finally:
-                if gate is not None:
-                    gate.release()  # decoding frees the slot for the next request
-            async with nullcontext() if gate is None else gate.turn_to_decode():
-                result = protocol.read_response(http_status, headers, body, page=page)
-            outcome, ipay_uuid = "TXN", result.ipay_uuid
+            result = await self._exchange(request, page, time_left, gate, seen)
+            seen.update(statuscode="TXN", ipay_uuid=result.ipay_uuid)
             return result
-        except BaseException as exc:
-            error = exc
-            if isinstance(exc, ApiError):
-                outcome, ipay_uuid = exc.statuscode or "-", exc.ipay_uuid
-            elif isinstance(exc, IpayError):
-                outcome = type(exc).__name__
+        except ApiError as error:
+            seen.update(statuscode=error.statuscode or "-", ipay_uuid=error.ipay_uuid)
+            raise
+        except IpayError as error:
+            seen["statuscode"] = type(error).__name__
             raise
         finally:
-            if gate is not None:
-                gate.learn(error)
             logger.debug(
                 "%s %s page=%d attempt=%d http_status=%s statuscode=%s ipay_uuid=%s "
                 "elapsed_ms=%.1f",
@@ -314,74 +300,41 @@ class Client:
                 request.path,
                 page,
                 number,
-                http_status,
-                outcome,
-                ipay_uuid,
+                seen["http_status"],
+                seen["statuscode"],
+                seen["ipay_uuid"],
                 (time.perf_counter() - started) * 1000,
             )
 
-    async def _send(
+    async def _exchange(
         self,
         request: Request,
+        page: int,
         time_left: float,
-        on_head: Callable[[int, Mapping[str, str]], None] | None = None,
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        """The one I/O seam: send ``request``, return ``(status, headers, body)``.
-
-        ``on_head(status, headers)`` is called as soon as the status line and headers
-        are in, before the body is read.
-
-        aiohttp's exceptions carry the request headers (the secret among them), so
-        each one is replaced by a TransportError built from text, raised outside the
-        ``except`` block so that no ``__context__`` keeps the original alive.
-        """
-        import aiohttp
-
-        session = self._get_session()
-        timeout = aiohttp.ClientTimeout(
-            # aiohttp reads a total of 0 or less as no limit at all.
-            total=None if math.isinf(time_left) else max(time_left, 0.001),
-            sock_connect=self._connect_timeout,
-            sock_read=self._read_timeout,
-        )
+        gate: Throttle | None,
+        seen: dict[str, object],
+    ) -> Page:
+        """Send and decode; in a walk, with a slot of ``gate`` while on the wire only."""
+        error: BaseException | None = None
         try:
-            async with session.request(
-                request.method,
-                self._base_url + request.path,
-                headers=request.headers,
-                data=request.body,
-                allow_redirects=False,
-                timeout=timeout,
-            ) as response:
-                if on_head is not None:
-                    on_head(response.status, response.headers)
-                body = await self._read_body(response)
-                return response.status, response.headers, body
-        except TimeoutError:
-            error = TransportError("the request timed out")
-        except aiohttp.ClientSSLError as exc:
-            error = TransportError(f"TLS failure: {exc.__class__.__name__}", retryable=False)
-        except aiohttp.ClientPayloadError:
-            error = TransportError("the answer was cut short before its end")
-        except (aiohttp.ClientError, OSError) as exc:
-            error = TransportError(f"{exc.__class__.__name__}: {_describe(exc)}")
-        raise error
-
-    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
-        limit = self._max_response_size
-        length = response.content_length
-        if length is not None:
-            if length > limit:
-                raise _too_large(limit)
-            return await response.read()  # aiohttp stops at Content-Length
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+            if gate is not None:
+                await gate.acquire(time_left)
+            try:
+                http_status, headers, body = await self._transport.send(
+                    request, time_left=time_left, on_head=None if gate is None else gate.hear
+                )
+            finally:
+                if gate is not None:
+                    gate.release()  # decoding frees the slot for the next request
+            seen["http_status"] = http_status
+            async with nullcontext() if gate is None else gate.turn_to_decode():
+                return protocol.read_response(http_status, headers, body, page=page)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if gate is not None:
+                gate.learn(error)
 
 
 def _resumed_query(resume: Checkpoint, filters: Mapping[str, object], start_page: int) -> Query:
@@ -394,17 +347,3 @@ def _resumed_query(resume: Checkpoint, filters: Mapping[str, object], start_page
     return protocol.make_query(
         per_page=saved.per_page, status=saved.status, contact=saved.contact, link_id=saved.link_id
     )
-
-
-def _too_large(limit: int) -> ResponseFormatError:
-    return ResponseFormatError(f"the answer is larger than max_response_size ({limit} bytes)")
-
-
-def _describe(exc: BaseException) -> str:
-    import aiohttp
-
-    # str() of aiohttp's connection errors names the host and the OS error; their
-    # repr() and request_info carry the headers, which are never used here.
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"HTTP {exc.status} {exc.message}"
-    return str(exc) or "no detail"

@@ -122,7 +122,7 @@ async def test_own_session_is_closed_and_aclose_twice_is_fine(
 ) -> None:
     client = il.Client(simulator.credentials, base_url=base_url)
     await client.fetch_page()
-    session = client._session
+    session = client._transport._session  # type: ignore[attr-defined]
     assert session is not None and not session.closed
     assert isinstance(session.cookie_jar, aiohttp.DummyCookieJar)  # no cookie is sent back
     await client.aclose()

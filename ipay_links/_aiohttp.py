@@ -1,0 +1,133 @@
+"""The aiohttp transport: the only module that imports aiohttp.
+
+aiohttp is imported when the first request is sent, not with the package: it takes
+most of ``import ipay_links``'s time, and a command that only prints its help, or a
+program that only uses the models, should not pay for it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from .errors import ResponseFormatError, TransportError
+from .protocol import Request
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from ._transport import OnHead, Response
+
+__all__ = ["AiohttpTransport"]
+
+
+class AiohttpTransport:
+    """Sends requests to ``base_url`` with an ``aiohttp.ClientSession``.
+
+    It creates its own session on first use unless one is given, and closes only
+    what it created. Each request is bounded by ``connect_timeout``, ``read_timeout``
+    (seconds without a byte) and its ``time_left``; answers over ``max_response_size``
+    bytes are refused.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: aiohttp.ClientSession | None,
+        connect_timeout: float,
+        read_timeout: float,
+        max_response_size: int,
+    ) -> None:
+        self._base_url = base_url
+        self._session = session
+        self._owns_session = session is None
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._max_response_size = max_response_size
+
+    async def aclose(self) -> None:
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    async def send(
+        self, request: Request, *, time_left: float, on_head: OnHead | None = None
+    ) -> Response:
+        """Send ``request``; see :class:`~ipay_links._transport.Transport`.
+
+        aiohttp's exceptions carry the request headers (the secret among them), so
+        each one is replaced by a TransportError built from text, raised outside the
+        ``except`` block so that no ``__context__`` keeps the original alive.
+        """
+        import aiohttp
+
+        try:
+            async with self._session_now().request(
+                request.method,
+                self._base_url + request.path,
+                headers=request.headers,
+                data=request.body,
+                allow_redirects=False,
+                timeout=self._timeout(time_left),
+            ) as response:
+                if on_head is not None:
+                    on_head(response.status, response.headers)
+                body = await self._read_body(response)
+                return response.status, response.headers, body
+        except TimeoutError:
+            error = TransportError("the request timed out")
+        except aiohttp.ClientSSLError as exc:
+            error = TransportError(f"TLS failure: {exc.__class__.__name__}", retryable=False)
+        except aiohttp.ClientPayloadError:
+            error = TransportError("the answer was cut short before its end")
+        except (aiohttp.ClientError, OSError) as exc:
+            error = TransportError(f"{exc.__class__.__name__}: {_describe(exc)}")
+        raise error
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            import aiohttp
+
+            # InstantPay's API is stateless: no cookie is kept or sent back.
+            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+        return self._session
+
+    def _timeout(self, time_left: float) -> aiohttp.ClientTimeout:
+        import aiohttp
+
+        return aiohttp.ClientTimeout(
+            # aiohttp reads a total of 0 or less as no limit at all.
+            total=None if math.isinf(time_left) else max(time_left, 0.001),
+            sock_connect=self._connect_timeout,
+            sock_read=self._read_timeout,
+        )
+
+    async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        limit = self._max_response_size
+        length = response.content_length
+        if length is not None:
+            if length > limit:
+                raise _too_large(limit)
+            return await response.read()  # aiohttp stops at Content-Length
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ResponseFormatError:
+    return ResponseFormatError(f"the answer is larger than max_response_size ({limit} bytes)")
+
+
+def _describe(exc: BaseException) -> str:
+    import aiohttp
+
+    # str() of aiohttp's connection errors names the host and the OS error; their
+    # repr() and request_info carry the headers, which are never used here.
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status} {exc.message}"
+    return str(exc) or "no detail"
