@@ -209,15 +209,35 @@ async def test_serve_on_ipv6_loopback_gives_a_bracketed_url() -> None:
         pytest.skip(f"no IPv6 loopback here: {exc}")
 
 
+async def send(session: aiohttp.ClientSession, url: str, *, times: int) -> None:
+    """Ask the simulator at ``url`` for its first page ``times`` times, one after another."""
+    for _ in range(times):
+        async with session.get(
+            url + "/payments/payout/link/list", json={}, headers=HEADERS
+        ) as response:
+            await response.read()
+
+
 def test_keep_requests_bounds_the_request_log() -> None:
     async def run() -> int:
         sim = Simulator(3, keep_requests=2)
         async with sim.serve() as url, aiohttp.ClientSession() as session:
-            for _ in range(5):
-                async with session.get(
-                    url + "/payments/payout/link/list", json={}, headers=HEADERS
-                ) as response:
-                    await response.read()
+            await send(session, url, times=5)
         return len(sim.requests)
 
     assert asyncio.run(run()) == 2
+
+
+async def test_each_request_is_a_seen_request_that_faults_and_mutations_share() -> None:
+    from ipay_links.testing import Fault, Mutation, SeenRequest
+
+    sim = Simulator(5)
+    sim.inject(Fault.envelope("SPD", "down"))
+    sim.mutate(Mutation.insert(2, after_page=1))
+    async with sim.serve() as url, aiohttp.ClientSession() as session:
+        await send(session, url, times=2)
+    first, second = sim.requests
+    assert all(isinstance(seen, SeenRequest) for seen in sim.requests)
+    assert (first.fault, first.statuscode, first.page) == ("envelope", "SPD", 1)
+    assert (second.fault, second.statuscode) == (None, "TXN")
+    assert len(sim.links) == 7  # inserted once, after page 1 was first served

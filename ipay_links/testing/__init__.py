@@ -13,7 +13,8 @@ from ._clock import FakeClock
 from ._data import generate_links
 from ._faults import Fault
 from ._mutations import Mutation
-from ._simulator import SIMULATOR_CREDENTIALS, SeenRequest, Simulator
+from ._requests import SeenRequest
+from ._simulator import SIMULATOR_CREDENTIALS, Simulator
 
 __all__ = [
     "SIMULATOR_CREDENTIALS",

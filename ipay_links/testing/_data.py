@@ -7,7 +7,7 @@ import string
 from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["generate_links", "make_link"]
+__all__ = ["EPOCH", "generate_links", "make_link", "parse_created"]
 
 _FIRST = [
     "Aarav",
@@ -66,7 +66,8 @@ _MODES = [
     ["CREDITCARD"],
     ["AMAZON"],
 ]
-_EPOCH = datetime(2024, 1, 1, 9, 0, 0)
+# When the first link of every data set is created (links inserted later come after).
+EPOCH = datetime(2024, 1, 1, 9, 0, 0)
 _FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -83,7 +84,8 @@ def _amount(rng: random.Random) -> int | float:
     return float(f"{rupees}.{paise:02d}")
 
 
-def _link(rng: random.Random, index: int, created: datetime) -> dict[str, Any]:
+def make_link(rng: random.Random, index: int, created: datetime) -> dict[str, Any]:
+    """One link created at ``created``; ``index`` makes its id unique."""
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     code = "".join(rng.choices(string.ascii_letters + string.digits, k=6))
     seconds = int((created - datetime(1970, 1, 1)).total_seconds())
@@ -112,11 +114,6 @@ def _link(rng: random.Random, index: int, created: datetime) -> dict[str, Any]:
     }
 
 
-def make_link(rng: random.Random, index: int, created: datetime) -> dict[str, Any]:
-    """One link created at ``created``; ``index`` makes its id unique."""
-    return _link(rng, index, created)
-
-
 def parse_created(link: dict[str, Any]) -> datetime:
     """When a link of this data set was created (its ``activatedAt``)."""
     return datetime.strptime(link["activatedAt"], _FORMAT)
@@ -129,10 +126,10 @@ def generate_links(count: int, *, seed: int = 0) -> list[dict[str, Any]]:
     24-hex-digit link ids (an object-id-like time prefix and a unique counter).
     """
     rng = random.Random(seed)
-    created = _EPOCH
+    created = EPOCH
     links = []
     for index in range(count):
         created += timedelta(seconds=rng.randint(30, 900))
-        links.append(_link(rng, index, created))
+        links.append(make_link(rng, index, created))
     links.reverse()
     return links

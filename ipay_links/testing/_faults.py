@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from ._simulator import SeenRequest
+from ._requests import SeenRequest
 
 __all__ = ["Fault"]
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from ._data import _EPOCH, make_link, parse_created
-
-if TYPE_CHECKING:
-    from ._simulator import SeenRequest
+from ._data import EPOCH, make_link, parse_created
+from ._requests import SeenRequest
 
 __all__ = ["Mutation"]
 
@@ -60,7 +58,7 @@ class Mutation:
     def apply(self, links: list[dict[str, Any]], rng: random.Random, next_index: int) -> int:
         """Change ``links`` in place; return how many new link ids were used."""
         if self.kind == "insert":
-            newest = parse_created(links[0]) if links else _EPOCH
+            newest = parse_created(links[0]) if links else EPOCH
             fresh = [
                 make_link(rng, next_index + i, newest + timedelta(seconds=i + 1))
                 | {"status": "ISSUED"}

@@ -1,4 +1,10 @@
-"""An InstantPay stand-in on aiohttp.web: the list endpoint, its envelope, and scripted faults."""
+"""The simulator: InstantPay's list endpoint on aiohttp.web, and what it is scripted to do.
+
+It owns the endpoint's behaviour (credentials, the envelope, filters, paging, RPI for a
+request outside the contract), the faults and mutations scripted on it, in order, and
+the log of the requests it saw. What a fault serves is in ``_faults.py``, how a mutation
+changes the data set in ``_mutations.py``, the data set itself in ``_data.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,11 @@ import json
 import random
 import secrets
 import ssl
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-import attrs
 from aiohttp import web
 
 from .._codec import IST
@@ -23,8 +27,9 @@ from ..protocol import LIST_PATH
 from ._data import generate_links
 from ._faults import Fault
 from ._mutations import Mutation
+from ._requests import SeenRequest
 
-__all__ = ["SIMULATOR_CREDENTIALS", "SeenRequest", "Simulator"]
+__all__ = ["SIMULATOR_CREDENTIALS", "Simulator"]
 
 # Made-up credentials the simulator accepts by default; printing them is harmless.
 SIMULATOR_CREDENTIALS = Credentials(
@@ -32,23 +37,6 @@ SIMULATOR_CREDENTIALS = Credentials(
     client_secret="simulator-client-secret",  # noqa: S106  # made up, accepted only here
     endpoint_ip="127.0.0.1",
 )
-
-
-@attrs.define
-class SeenRequest:
-    """One request as the simulator received it, for tests to assert on."""
-
-    method: str
-    path: str
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    raw_body: bytes = attrs.field(repr=False)
-    body: Any = attrs.field(repr=False)
-    page: int | None = None
-    per_page: int | None = None
-    http_status: int | None = None
-    statuscode: str | None = None
-    fault: str | None = None
-    received_at: float = attrs.field(factory=time.monotonic)
 
 
 class _BadRequest(Exception):
@@ -163,13 +151,6 @@ class Simulator:
     def mutate(self, mutation: Mutation) -> None:
         """Apply ``mutation`` to the data set when it is due (see :class:`Mutation`)."""
         self.mutations.append(mutation)
-
-    def clear_faults(self) -> None:
-        self._faults.clear()
-
-    @property
-    def pending_faults(self) -> int:
-        return len(self._faults)
 
     async def wait_for_requests(
         self,
@@ -372,6 +353,3 @@ class Simulator:
             "environment": self.environment,
             "internalCode": None,
         }
-
-
-AnswerHook = Callable[[SeenRequest], None]
