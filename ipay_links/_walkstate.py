@@ -35,9 +35,9 @@ from operator import attrgetter
 from typing import Any, Literal
 
 import attrs
-import cattrs
 
 from ._checks import check_positive
+from ._plain import from_plain, to_plain
 from .errors import ConsistencyError, ResponseFormatError
 from .models import Page, PayoutLink
 from .protocol import Query, check_page
@@ -81,19 +81,13 @@ class Checkpoint:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_dict` reads it back."""
-        result: dict[str, Any] = _PLAIN.unstructure(self)
+        result: dict[str, Any] = to_plain(self)
         return result
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
         """The checkpoint :meth:`to_dict` wrote; ``ValueError`` naming what is wrong."""
-        try:
-            return _PLAIN.structure(data, cls)
-        except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"not a checkpoint: {exc}") from None
-
-
-_PLAIN = cattrs.Converter()
+        return from_plain(data, cls)
 
 
 @attrs.define

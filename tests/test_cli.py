@@ -233,6 +233,72 @@ def test_usage_errors_exit_2(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "--simulator", "--contact", " "], "contact is empty"),
+        (["export", "--simulator", "--link-id", ""], "link_id is empty"),
+        (["export", "--simulator", "--per-page", "5000"], "per_page must be at most 1000"),
+        (["page", "0", "--simulator"], "page must be at least 1"),
+        (["page", "1", "--base-url", "http://example.com"], "plain http"),
+        (
+            ["simulate", "--port", "0", "--fault", "spd", "--fault-every", "0"],
+            "--fault-every must be at least 1",
+        ),
+    ],
+)
+def test_bad_values_are_usage_errors_naming_the_problem(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("ipay-links: error: ") and message in line
+
+
+@pytest.mark.parametrize(
+    ("saved", "message"),
+    [
+        ("{not json", "is not a checkpoint"),
+        ('{"format": "jsonl"}', "is not a checkpoint"),
+        (
+            '{"format": "jsonl", "offset": 0, "links_written": 0, "checkpoint": {"next_page": 2, '
+            '"query": {"per_page": 0}}}',
+            "cannot be resumed (per_page must be at least 1, got 0)",
+        ),
+    ],
+)
+def test_a_checkpoint_file_that_cannot_be_resumed_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], saved: str, message: str
+) -> None:
+    (tmp_path / "x.jsonl.partial").write_text("")
+    (tmp_path / "x.jsonl.checkpoint").write_text(saved)
+    assert main(["export", "--simulator", "-o", str(tmp_path / "x.jsonl"), "--resume"]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", [TypeError, ValueError])
+def test_an_unexpected_exception_is_an_internal_error_with_its_traceback_under_debug(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], kind: type[Exception]
+) -> None:
+    from ipay_links.cli._formats import JsonLinesWriter
+
+    def broken(self: JsonLinesWriter, links: object) -> None:
+        raise kind("a bug\nof ours")
+
+    monkeypatch.setattr(JsonLinesWriter, "write", broken)
+    argv = ["export", "--simulator", "--simulator-links", "5"]
+    assert main(argv) == 1
+    name = kind.__name__
+    assert capsys.readouterr().err.splitlines() == [
+        f"ipay-links: internal error: {name}: a bug of ours (run with --debug for the traceback)"
+    ]
+    assert main([*argv, "--debug"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert "in broken" in err
+    assert err.splitlines()[-1] == f"ipay-links: internal error: {name}: a bug of ours"
+
+
 def test_a_leftover_partial_file_needs_resume_or_removal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,8 +1,13 @@
 """``ipay-links``: export payout links, look at a page, run the simulator.
 
-Exit codes: 0 success, 1 a file could not be read or written, 2 usage error (bad
-option, missing credentials), 3 authentication refused, 4 API or network failure
-after retries, 130 interrupted.
+It owns the options, their checks, the commands and how an error ends the process.
+Every value of the command line is checked before anything runs
+(:func:`_check_arguments`): past that point a ``ValueError`` or ``TypeError`` is a bug,
+not a usage error.
+
+Exit codes: 0 success, 1 a file could not be read or written, or an internal error (a
+bug), 2 usage error (bad option, missing credentials), 3 authentication refused, 4 API or
+network failure after retries, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,23 +22,26 @@ import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
-
-import attrs
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from .._plain import to_plain
 from .._retry import RetryPolicy
 from ..client import DEFAULT_BASE_URL, Client
 from ..credentials import Credentials
 from ..errors import AuthenticationError, IpayError
 from ..models import LinkStatus
-from ..protocol import MAX_PER_PAGE
+from ..protocol import MAX_PER_PAGE, check_base_url, check_page, check_positive, make_query
 from ._export import UsageError, export
-from ._formats import FORMATS, record_of
+from ._formats import FORMATS
 
 __all__ = ["main"]
 
+if TYPE_CHECKING:  # argparse's own name for what add_subparsers() returns; not public
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
 EXIT_OK, EXIT_FILE, EXIT_USAGE, EXIT_AUTH, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_INTERNAL = 1  # a bug: shares its code with file errors, its line says which
 
 _EXPORT_EXAMPLES = """examples:
   ipay-links export --simulator --max-items 5
@@ -43,19 +51,20 @@ _EXPORT_EXAMPLES = """examples:
 
 credentials come from IPAY_CLIENT_ID, IPAY_CLIENT_SECRET, IPAY_ENDPOINT_IP (and
 IPAY_AUTH_CODE, 1 by default) unless --simulator is given.
-exit codes: 0 done, 1 file error, 2 usage, 3 authentication refused,
+exit codes: 0 done, 1 file error or internal error, 2 usage, 3 authentication refused,
 4 API or network failure after retries, 130 interrupted."""
 
 
 def _positive(text: str) -> int:
-    """An argparse type: a whole number of 1 or more."""
+    """An argparse type: a whole number of 1 or more (the library's ``check_positive``)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not 1 or more")
-    return value
+    try:
+        return check_positive("N", value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not 1 or more") from None
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +95,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "-v", "--verbose", action="count", default=0, help="log INFO (-v) or DEBUG (-vv) to stderr"
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no warnings")
+    _debug(parser)
+
+
+def _debug(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
 
@@ -119,75 +132,102 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    formatter = argparse.RawDescriptionHelpFormatter
+    _export_parser(commands)
+    _page_parser(commands)
+    _simulate_parser(commands)
+    return parser
 
-    export_parser = commands.add_parser(
+
+def _export_parser(commands: Commands) -> None:
+    parser = commands.add_parser(
         "export",
         help="write every link for the filters to a file or stdout",
         description="Walk every page and write every link, exactly once, to stdout or -o FILE.",
         epilog=_EXPORT_EXAMPLES,
-        formatter_class=formatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _filters(export_parser)
-    export_parser.add_argument(
+    _filters(parser)
+    parser.add_argument(
         "-o", "--output", type=Path, help="write to FILE (through FILE.partial) instead of stdout"
     )
-    export_parser.add_argument(
+    parser.add_argument(
         "--format", choices=FORMATS, default="jsonl", help="output format (default: jsonl)"
     )
-    export_parser.add_argument(
+    parser.add_argument(
         "--concurrency", type=_positive, default=1, metavar="N", help="pages requested at once"
     )
-    export_parser.add_argument(
+    parser.add_argument(
         "--consistency",
         choices=("fast", "strict"),
         default="fast",
         help="strict reads one page at a time, exact under any change (see the README)",
     )
-    export_parser.add_argument(
+    parser.add_argument(
         "--max-items", type=_positive, default=None, metavar="N", help="stop after N links"
     )
-    export_parser.add_argument(
+    parser.add_argument(
         "--resume", action="store_true", help="go on with an interrupted -o FILE export"
     )
-    _common(export_parser)
+    _common(parser)
 
-    page_parser = commands.add_parser(
+
+def _page_parser(commands: Commands) -> None:
+    parser = commands.add_parser(
         "page",
         help="print one page, with its meta, as JSON",
         description="Fetch one page and print it, meta and links, as JSON.",
         epilog="example: ipay-links page 2 --simulator --per-page 5",
-        formatter_class=formatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    page_parser.add_argument("number", type=int, help="the page number, from 1")
-    _filters(page_parser)
-    _common(page_parser)
+    parser.add_argument("number", type=int, help="the page number, from 1")
+    _filters(parser)
+    _common(parser)
 
+
+def _simulate_parser(commands: Commands) -> None:
     from ..testing._serve import add_simulator_arguments
 
-    simulate_parser = commands.add_parser(
+    parser = commands.add_parser(
         "simulate",
         help="run the InstantPay simulator as a server",
         description="Serve InstantPay's Payout Link List API on a port, until Ctrl-C.",
         epilog="example: ipay-links simulate --port 8080 --links 5000 --latency 0.05 "
         "--fault spd --fault-every 20",
-        formatter_class=formatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    simulate_parser.add_argument(
-        "--host", default="127.0.0.1", help="address (default: %(default)s)"
-    )
-    simulate_parser.add_argument(
-        "--port", type=int, default=8080, help="port (default: %(default)s)"
-    )
-    add_simulator_arguments(simulate_parser)
-    return parser
+    parser.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
+    add_simulator_arguments(parser)
+    _debug(parser)
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuse, as a :class:`UsageError`, every value of the command line the library would.
+
+    The credentials are read here too, into ``args.credentials`` (``None`` with
+    ``--simulator``). After this a ``ValueError`` or ``TypeError`` is a bug of ours.
+    """
+    try:
+        if args.command == "simulate":
+            if args.fault:
+                check_positive("--fault-every", args.fault_every)
+            return
+        args.credentials = None if args.simulator else Credentials.from_env()
+        check_base_url(args.base_url)
+        if args.command == "page":
+            check_page(args.number)
+        make_query(
+            per_page=args.per_page, status=args.status, contact=args.contact, link_id=args.link_id
+        )
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 @asynccontextmanager
 async def _open_client(args: argparse.Namespace) -> AsyncIterator[Client]:
     retry = RetryPolicy(max_tries=args.retries)
-    if not args.simulator:
-        async with Client(Credentials.from_env(), base_url=args.base_url, retry=retry) as client:
+    if args.credentials is not None:
+        async with Client(args.credentials, base_url=args.base_url, retry=retry) as client:
             yield client
         return
     from ..testing import Simulator
@@ -216,14 +256,8 @@ async def _page(args: argparse.Namespace) -> None:
             contact=args.contact,
             link_id=args.link_id,
         )
-    document = {
-        "meta": attrs.asdict(page.meta),
-        "records": [record_of(link) for link in page.records],
-        "ipay_uuid": page.ipay_uuid,
-        "timestamp": None if page.timestamp is None else page.timestamp.isoformat(),
-        "environment": page.environment,
-    }
-    encoded = msgspec.json.Encoder(decimal_format="number").encode(document)
+    # The page's fields in order: meta, records, ipay_uuid, timestamp, environment.
+    encoded = msgspec.json.Encoder(decimal_format="number").encode(to_plain(page))
     sys.stdout.write(msgspec.json.format(encoded, indent=2).decode() + "\n")
 
 
@@ -274,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Exports are UTF-8 whatever the terminal's locale says (JSON is UTF-8).
         sys.stdout.reconfigure(encoding="utf-8")
     try:
+        _check_arguments(args)
         asyncio.run(COMMANDS[args.command](args))
     except KeyboardInterrupt:
         print("ipay-links: interrupted", file=sys.stderr)
@@ -282,35 +317,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`ipay-links export | head`): stop quietly, as cat does.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
-    except BaseException as error:  # noqa: BLE001  # each kind maps to an exit code below
+    except Exception as error:  # noqa: BLE001  # each kind maps to an exit code in _fail
         return _fail(error, args)
     return EXIT_OK
 
 
-def _fail(error: BaseException, args: argparse.Namespace) -> int:
-    if isinstance(error, SystemExit):
-        raise error
-    code = _exit_code(error)
-    if code is None:
-        raise error  # a bug: let Python print it
-    if getattr(args, "debug", False):
+def _fail(error: Exception, args: argparse.Namespace) -> int:
+    """Say what went wrong in one line (after the traceback with ``--debug``); the exit code."""
+    debug = getattr(args, "debug", False)
+    if debug:
         traceback.print_exception(error, file=sys.stderr)
-    kind = "authentication refused" if code == EXIT_AUTH else type(error).__name__
-    if code == EXIT_USAGE:
-        kind = "error"
     # One line, whatever the server's message holds (new lines, escape sequences).
     text = "".join(char if char.isprintable() else " " for char in str(error))
-    print(f"ipay-links: {kind}: {text}", file=sys.stderr)
+    code = _exit_code(error)
+    if code is None:  # neither the user's mistake nor the server's: ours
+        hint = "" if debug else " (run with --debug for the traceback)"
+        print(f"ipay-links: internal error: {type(error).__name__}: {text}{hint}", file=sys.stderr)
+        return EXIT_INTERNAL
+    kind = {EXIT_AUTH: "authentication refused", EXIT_USAGE: "error"}.get(code)
+    print(f"ipay-links: {kind or type(error).__name__}: {text}", file=sys.stderr)
     return code
 
 
-def _exit_code(error: BaseException) -> int | None:
+def _exit_code(error: Exception) -> int | None:
+    """The exit code of an expected failure; ``None`` for any other exception (a bug)."""
     if isinstance(error, AuthenticationError):
         return EXIT_AUTH
     if isinstance(error, IpayError):
         return EXIT_FAILURE
     if isinstance(error, OSError | UnicodeError):
         return EXIT_FILE
-    if isinstance(error, UsageError | ValueError | TypeError):
+    if isinstance(error, UsageError):
         return EXIT_USAGE
     return None

@@ -14,10 +14,11 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import attrs
 
+from .._plain import from_plain, refuse_unknown_keys, to_plain
 from ..client import Client
 from ..pagination import Checkpoint, PageWalk
 from ..protocol import make_query
@@ -33,14 +34,15 @@ class UsageError(Exception):
     """A command line that cannot be carried out as given (exit code 2)."""
 
 
+@refuse_unknown_keys  # a file of our own: a key it does not know means it is not one
 @attrs.frozen
-class Saved:
-    """What ``FILE.checkpoint`` holds."""
+class SavedExport:
+    """What ``FILE.checkpoint`` holds, as plain data (``_plain``): the walk's checkpoint nested."""
 
     format: str
     offset: int
     links_written: int
-    checkpoint: dict[str, Any]
+    checkpoint: Checkpoint
     version: int = CHECKPOINT_VERSION
 
 
@@ -52,7 +54,7 @@ class FileTarget:
         self.partial = path.with_name(path.name + ".partial")
         self.saved_path = path.with_name(path.name + ".checkpoint")
         self.format = format_name
-        self.resumed: Saved | None = self._load() if resume else None
+        self.resumed: SavedExport | None = self._load() if resume else None
         self.kept = 0
         if not resume and self.partial.exists():
             raise UsageError(
@@ -60,13 +62,13 @@ class FileTarget:
                 "with it, or delete it to start again"
             )
 
-    def _load(self) -> Saved:
+    def _load(self) -> SavedExport:
         try:
             data = json.loads(self.saved_path.read_text(encoding="utf-8"))
-            saved = Saved(**data)
+            saved = from_plain(data, SavedExport)
         except FileNotFoundError:
             raise UsageError(f"--resume: there is no {self.saved_path} to resume from") from None
-        except (ValueError, TypeError) as exc:
+        except ValueError as exc:  # not UTF-8, not JSON, or not a saved export
             raise UsageError(f"--resume: {self.saved_path} is not a checkpoint ({exc})") from None
         if saved.format != self.format:
             raise UsageError(
@@ -96,10 +98,10 @@ class FileTarget:
     def save(self, checkpoint: Checkpoint, written: int) -> None:
         """Record that everything up to here is whole, as of ``checkpoint``."""
         self.stream.flush()
-        saved = Saved(self.format, self.stream.tell(), written, checkpoint.to_dict())
+        saved = SavedExport(self.format, self.stream.tell(), written, checkpoint)
         self.kept = written
         temporary = self.saved_path.with_name(self.saved_path.name + ".tmp")
-        temporary.write_text(json.dumps(attrs.asdict(saved)), encoding="utf-8")
+        temporary.write_text(json.dumps(to_plain(saved)), encoding="utf-8")
         os.replace(temporary, self.saved_path)
 
     def commit(self) -> None:
@@ -116,27 +118,13 @@ class FileTarget:
         )
 
 
-def _walk(client: Client, args: argparse.Namespace, resumed: Saved | None) -> PageWalk:
+def _walk(client: Client, args: argparse.Namespace, resumed: SavedExport | None) -> PageWalk:
+    """The walk of the command line (checked up front), or of the saved checkpoint."""
     if resumed is not None:
-        checkpoint = Checkpoint.from_dict(resumed.checkpoint)
-        given = (args.status, args.contact, args.link_id, args.per_page)
-        if any(value is not None for value in given):
-            query = make_query(
-                per_page=args.per_page or checkpoint.query.per_page,
-                status=args.status,
-                contact=args.contact,
-                link_id=args.link_id,
-            )
-            if query != checkpoint.query:
-                raise UsageError(
-                    "--resume goes on with the saved query: give the same filters as the "
-                    "interrupted export, or none"
-                )
-        return client.iter_pages(
-            resume=checkpoint,
-            concurrency=args.concurrency,
-            consistency=args.consistency,
-        )
+        try:
+            return _resumed_walk(client, args, resumed.checkpoint)
+        except (ValueError, TypeError) as exc:  # the library refuses what the file holds
+            raise UsageError(f"--resume: the saved checkpoint cannot be resumed ({exc})") from None
     return client.iter_pages(
         per_page=args.per_page,
         status=args.status,
@@ -147,18 +135,36 @@ def _walk(client: Client, args: argparse.Namespace, resumed: Saved | None) -> Pa
     )
 
 
+def _resumed_walk(client: Client, args: argparse.Namespace, checkpoint: Checkpoint) -> PageWalk:
+    given = (args.status, args.contact, args.link_id, args.per_page)
+    if any(value is not None for value in given):
+        query = make_query(
+            per_page=args.per_page or checkpoint.query.per_page,
+            status=args.status,
+            contact=args.contact,
+            link_id=args.link_id,
+        )
+        if query != checkpoint.query:
+            raise UsageError(
+                "--resume goes on with the saved query: give the same filters as the "
+                "interrupted export, or none"
+            )
+    return client.iter_pages(
+        resume=checkpoint, concurrency=args.concurrency, consistency=args.consistency
+    )
+
+
 async def export(client: Client, args: argparse.Namespace, stdout: TextIO) -> None:
     """Write every link of the query; see the module's docstring for files."""
     if args.resume and args.output is None:
         raise UsageError("--resume needs -o FILE: only a file export can be resumed")
     target = None if args.output is None else FileTarget(args.output, args.format, args.resume)
     resumed = target.resumed if target else None
-    walk = _walk(client, args, resumed)  # checks the arguments before any file is touched
-    writer = make_writer(args.format, target.open() if target else stdout)
+    walk = _walk(client, args, resumed)  # checks the checkpoint before any file is touched
+    written = 0 if resumed is None else resumed.links_written
+    writer = make_writer(args.format, target.open() if target else stdout, written)
     if resumed is None:
         writer.begin()
-    else:
-        writer.written = resumed.links_written
     progress = Progress(enabled=not args.quiet and sys.stderr.isatty(), already=writer.written)
     try:
         if target is not None:

@@ -1,10 +1,10 @@
 """The export formats: JSON Lines, CSV and a JSON array, written exactly.
 
-Field names are the library's snake_case names; amounts are written as the exact
-decimal they were sent as (``120.11``, never ``120.10999999``); datetimes in ISO 8601
-with their +05:30 offset. In CSV the contact details are flattened
-(``contact_name``, ``contact_email``, ``contact_mobile``) and the payment modes
-joined with ``|``.
+A link is written as its plain form (``_plain.to_plain``): the library's snake_case
+field names, in the models' order; amounts as the exact decimal they were sent as
+(``120.11``, never ``120.10999999``); datetimes in ISO 8601 with their +05:30 offset.
+In CSV the contact details are flattened (``contact_name``, ``contact_email``,
+``contact_mobile``) and the payment modes joined with ``|``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, TextIO
+from typing import TextIO
 
 import msgspec
 
+from .._plain import to_plain
 from ..models import PayoutLink
 
-__all__ = ["CSV_FIELDS", "FORMATS", "Writer", "make_writer", "record_of"]
+__all__ = ["CSV_FIELDS", "FORMATS", "Writer", "make_writer"]
 
 FORMATS = ("jsonl", "csv", "json")
 CSV_FIELDS = (
@@ -44,35 +44,8 @@ CSV_FIELDS = (
 _JSON = msgspec.json.Encoder(decimal_format="number")
 
 
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def record_of(link: PayoutLink) -> dict[str, Any]:
-    """A link as a plain dict, in the models' field order; amount stays ``Decimal``."""
-    contact = link.contact_details
-    return {
-        "link_id": link.link_id,
-        "status": str(link.status),
-        "amount": link.amount,
-        "purpose": link.purpose,
-        "description": link.description,
-        "contact_details": None
-        if contact is None
-        else {"name": contact.name, "email": contact.email, "mobile": contact.mobile},
-        "reference_no": link.reference_no,
-        "order_id": link.order_id,
-        "url": link.url,
-        "qr_url": link.qr_url,
-        "payment_modes": list(link.payment_modes),
-        "verify_bene": link.verify_bene,
-        "activated_at": _when(link.activated_at),
-        "expired_at": _when(link.expired_at),
-    }
-
-
 def _csv_row(link: PayoutLink) -> list[str]:
-    record = record_of(link)
+    record = to_plain(link)
     contact = record.pop("contact_details") or {}
     record["contact_name"] = contact.get("name")
     record["contact_email"] = contact.get("email")
@@ -103,7 +76,7 @@ class Writer:
 
 class JsonLinesWriter(Writer):
     def write(self, links: Sequence[PayoutLink]) -> None:
-        self.out.write("".join(_JSON.encode(record_of(link)).decode() + "\n" for link in links))
+        self.out.write("".join(_JSON.encode(to_plain(link)).decode() + "\n" for link in links))
         self.written += len(links)
 
 
@@ -114,7 +87,7 @@ class JsonArrayWriter(Writer):
     def write(self, links: Sequence[PayoutLink]) -> None:
         for link in links:
             self.out.write(
-                ("\n" if self.written == 0 else ",\n") + _JSON.encode(record_of(link)).decode()
+                ("\n" if self.written == 0 else ",\n") + _JSON.encode(to_plain(link)).decode()
             )
             self.written += 1
 
@@ -138,7 +111,7 @@ class CsvWriter(Writer):
 
 
 def make_writer(name: str, out: TextIO, written: int = 0) -> Writer:
-    """The writer of format ``name`` (one of :data:`FORMATS`)."""
+    """The writer of format ``name`` (one of :data:`FORMATS`), ``written`` links in already."""
     kinds: dict[str, type[Writer]] = {
         "jsonl": JsonLinesWriter,
         "csv": CsvWriter,
