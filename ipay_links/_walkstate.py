@@ -59,6 +59,10 @@ CONSISTENCY_LEVELS = ("fast", "strict")
 # Healing reads in a row that may pass without the coverage moving on: when links
 # leave the list between every two reads, no read can prove a page complete.
 MAX_STALLED_HEALS = 8
+# Pages in a row that may bring no link not handed out before. Within the README's
+# bounds every page but a healing read brings some; a server that repeats pages
+# (whatever totals it claims) brings none, and the walk stops instead of looping.
+MAX_BARREN_PAGES = 8
 
 _LINK_ID = attrgetter("link_id")
 
@@ -115,10 +119,12 @@ class Read:
 
 
 class _RecentIds:
-    """The ``link_id``s yielded from the last ``pages`` page numbers: a bounded dedupe window.
+    """The ``link_id``s shown on the last ``pages`` page numbers: a bounded dedupe window.
 
-    Each id is kept once, under the page it was first yielded from; re-reads of a
-    page add to that page's ids, so healing never pushes other pages out.
+    A link is handed out on its first sighting only. It is remembered under every page
+    it was shown on, and forgotten once none of those is among the last ``pages``: a
+    link a server keeps showing (a page repeated) is never handed out again. Re-reads
+    of a page add to that page's ids, so healing never pushes other pages out.
     """
 
     def __init__(self, pages: int, initial: tuple[str, ...] = (), number: int = 0) -> None:
@@ -134,16 +140,16 @@ class _RecentIds:
 
         ``ids`` are the links' ``link_id``s, in order.
         """
-        new = set(ids)
-        if len(new) == len(ids) and self._ids.isdisjoint(new):
-            self._remember(new, number)  # no duplicate at all: at C speed
+        shown = set(ids)
+        if len(shown) == len(ids) and self._ids.isdisjoint(shown):
+            self._remember(shown, number)  # no duplicate at all: at C speed
             return links
         fresh, fresh_ids = [], set()
         for link, link_id in zip(links, ids, strict=True):
             if link_id not in self._ids and link_id not in fresh_ids:
                 fresh.append(link)
                 fresh_ids.add(link_id)
-        self._remember(fresh_ids, number)
+        self._remember(shown, number)
         return fresh
 
     def _remember(self, ids: set[str], number: int) -> None:
@@ -151,7 +157,10 @@ class _RecentIds:
         self._by_page.setdefault(number, set()).update(ids)
         newest = max(self._by_page)
         for old in [n for n in self._by_page if n <= newest - self._keep]:
-            self._ids -= self._by_page.pop(old)
+            gone = self._by_page.pop(old)
+            for kept in self._by_page.values():
+                gone -= kept
+            self._ids -= gone
 
 
 def _page_size(read: Read, asked: int) -> int:
@@ -207,9 +216,11 @@ class WalkState:
         self._force_next: int | None = None
         self._furthest = 0  # the furthest coverage so far
         self._stalled = 0  # healing reads since the coverage last moved past it
+        self._barren = 0  # pages in a row that brought no link not handed out before
         self._kept: dict[int, Read] = {}
         self._last_ids: tuple[str, ...] = resume.seen if resume else ()
         self._last_number: int | None = None
+        self._last_total: int | None = None  # the total shown beside _last_ids
         self._recent = _RecentIds(1)
         self._now = 0
         self.checkpoint = Checkpoint(
@@ -328,6 +339,7 @@ class WalkState:
         else:
             fresh = self._recent.fresh(page.records, ids, read.number)
         self.stats.duplicates_dropped += len(page.records) - len(fresh)
+        self._count_barren(read, bool(fresh) or not page.records)
         self._covered = max(coverage, start + len(page.records))
         if self._covered > self._furthest:
             self._furthest, self._stalled = self._covered, 0
@@ -335,6 +347,7 @@ class WalkState:
             self._total = page.meta.total_records
             self._last_ids = ids
             self._last_number = read.number
+            self._last_total = page.meta.total_records
         self._anchor = max(self._anchor, read.received)
         self.done = not page.records or self._covered >= (self._total or 0)
         self.checkpoint = Checkpoint(
@@ -366,10 +379,25 @@ class WalkState:
                 "before it complete; resume from the checkpoint when it is quieter"
             )
 
+    def _count_barren(self, read: Read, brought_some: bool) -> None:
+        self._barren = 0 if brought_some else self._barren + 1
+        if self._barren > MAX_BARREN_PAGES:
+            raise ResponseFormatError(
+                f"{self._barren} pages in a row, up to page {read.number}, brought no link "
+                "that was not handed out before: the server repeats pages (it does not "
+                "honour pageNumber)"
+            )
+
     def _check_page_size(self, read: Read, start: int) -> None:
         page = read.page
-        inner = page.records and start + len(page.records) < page.meta.total_records
-        if inner and len(page.records) != self._page_size:
+        end = start + len(page.records)
+        if page.records and end > page.meta.total_records:
+            # One answer is one moment: its links cannot outnumber its own total.
+            raise ResponseFormatError(
+                f"page {read.number} holds links {start + 1} to {end}, past the "
+                f"{page.meta.total_records} links its own totalRecords claims"
+            )
+        if page.records and end < page.meta.total_records and len(page.records) != self._page_size:
             raise ResponseFormatError(
                 f"page {read.number} has {len(page.records)} links where the server "
                 f"pages by {self._page_size}"
@@ -391,7 +419,9 @@ class WalkState:
             and last[:1] == (page.records[0].link_id,)
             and tuple(map(_LINK_ID, page.records)) == last
         )
-        if same and page.meta.total_records == self._total:
+        # Only an unchanged list proves it: after a page's worth of links left, the
+        # page before does show what this page showed.
+        if same and page.meta.total_records == self._last_total:
             raise ResponseFormatError(
                 f"page {read.number} holds the same links as the page before it: "
                 "the server does not honour pageNumber"

@@ -37,13 +37,31 @@ class LinkStatus(enum.StrEnum):
     EXPIRED = "EXPIRED"
 
 
+def _masked_name(name: str | None) -> str:
+    return repr(None if name is None else name[:1] + "***")
+
+
+def _masked_email(email: str | None) -> str:
+    return repr(None if email is None else "***")
+
+
+def _masked_mobile(mobile: str | None) -> str:
+    return repr(None if mobile is None else "*" * max(0, len(mobile) - 4) + mobile[-4:])
+
+
 @attrs.define
 class ContactDetails:
-    """The payee the link was sent to. Personal data: keep it out of logs."""
+    """The payee the link was sent to. Personal data: keep it out of logs.
 
-    name: str | None = None
-    email: str | None = None
-    mobile: str | None = None
+    Its repr (and so a ``PayoutLink``'s, a traceback's locals, an error report's)
+    shows no more than a name's first letter and a mobile's last four digits:
+    ``ContactDetails(name='R***', email='***', mobile='******5742')``. The attributes
+    and every export carry the values themselves.
+    """
+
+    name: str | None = attrs.field(default=None, repr=_masked_name)
+    email: str | None = attrs.field(default=None, repr=_masked_email)
+    mobile: str | None = attrs.field(default=None, repr=_masked_mobile)
 
 
 @attrs.define

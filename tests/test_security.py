@@ -125,3 +125,26 @@ async def test_a_redirect_is_never_followed_and_the_secret_reaches_no_other_host
                 assert caught_error.value.http_status == status
     assert evil.requests == []
     assert len(simulator.requests) == 5
+
+
+def test_a_links_repr_hides_the_contacts_personal_data() -> None:
+    from decimal import Decimal
+
+    from ipay_links._plain import to_plain
+
+    contact = il.ContactDetails(name="Ravi Kumar", email="ravi@example.com", mobile="9876545742")
+    link = il.PayoutLink(
+        "657aa9841b8d3897ff0a84fb", "ISSUED", Decimal("1.5"), contact_details=contact
+    )
+    shown = repr(link)
+    for secret in ("Ravi", "Kumar", "ravi@example.com", "98765"):
+        assert secret not in shown
+    assert "ContactDetails(name='R***', email='***', mobile='******5742')" in shown
+    assert repr(il.ContactDetails()) == "ContactDetails(name=None, email=None, mobile=None)"
+    # The values stay where they are used: on the attributes and in every export.
+    assert contact.name == "Ravi Kumar"
+    assert to_plain(link)["contact_details"] == {
+        "name": "Ravi Kumar",
+        "email": "ravi@example.com",
+        "mobile": "9876545742",
+    }

@@ -138,9 +138,7 @@ async def test_a_walk_over_an_in_memory_transport_yields_every_link(concurrency:
     transport = SimulatorTransport(simulator)
     async with il.Client(simulator.credentials, transport=transport) as client:
         walk = client.iter_links(per_page=10, concurrency=concurrency)
-        assert [link.link_id async for link in walk] == [
-            link["linkId"] for link in simulator.links
-        ]
+        assert [link.link_id async for link in walk] == [link["linkId"] for link in simulator.links]
     pages = [json.loads(request.body)["pagination"]["pageNumber"] for request, _ in transport.sent]
     assert sorted(pages) == ["1", "2", "3", "4", "5"]
 

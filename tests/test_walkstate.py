@@ -63,8 +63,17 @@ def change(server: ModelServer, kind: str, data: st.DataObject) -> None:
             server.remove(data.draw(st.integers(0, 10**6)))
 
 
-def walk(state: WalkState, server: ModelServer, data: st.DataObject, kind: str) -> list[str]:
-    """Drive ``state`` as PageWalk does; answers come in an order hypothesis picks."""
+def walk(
+    state: WalkState,
+    server: ModelServer,
+    data: st.DataObject,
+    kind: str,
+    handed: list[tuple[int, str]] | None = None,
+) -> list[str]:
+    """Drive ``state`` as PageWalk does; answers come in an order hypothesis picks.
+
+    Each link handed out is also added to ``handed`` with its page number.
+    """
     got: list[str] = []
     in_flight: dict[int, int] = {}  # page -> when it was sent
     answered: dict[int, Read] = {}
@@ -88,6 +97,8 @@ def walk(state: WalkState, server: ModelServer, data: st.DataObject, kind: str) 
         page = state.judge(read)
         if page is not None:
             got.extend(link.link_id for link in page.records)
+            if handed is not None:
+                handed.extend((number, link.link_id) for link in page.records)
     return got
 
 
@@ -179,3 +190,80 @@ def test_a_server_that_ignores_page_numbers_is_refused() -> None:
     state.judge(Read(1, server.page(1), sent, state.stamp()))
     with pytest.raises(il.ResponseFormatError, match="does not honour pageNumber"):
         state.judge(Read(2, server.page(1), state.stamp(), state.stamp()))
+
+
+class Adversary(ModelServer):
+    """A server that breaks the rules: pages that repeat, alternate or shift; lying totals."""
+
+    def __init__(self, count: int, size: int, pages: str, total: str, lie: int) -> None:
+        super().__init__(count, size)
+        self.pages, self.total, self.lie = pages, total, lie
+        self.requests = 0
+
+    def claimed_total(self) -> int:
+        return {
+            "true": len(self.ids),
+            "huge": 10**9,
+            "growing": len(self.ids) + self.requests,
+            "other": self.lie,
+        }[self.total]
+
+    def page(self, number: int) -> il.Page:
+        self.requests += 1
+        shown = {
+            "honest": number,
+            "repeat": 1,
+            "alternate": 1 + self.requests % 2,
+        }.get(self.pages)
+        if shown is None:  # "shift": a window sliding by one link per request
+            ids = self.ids[self.requests : self.requests + self.size]
+        else:
+            ids = self.ids[(shown - 1) * self.size : shown * self.size]
+        if not ids:
+            return il.Page(il.PageMeta(0, number, 0, 0), ())
+        total = self.claimed_total()
+        start = (number - 1) * self.size
+        meta = il.PageMeta(-(-total // self.size), number, total, len(ids), start + 1)
+        return il.Page(meta, tuple(il.PayoutLink(i, "ISSUED", Decimal(1)) for i in ids))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    links=st.integers(0, 40),
+    size=st.integers(1, 6),
+    concurrency=st.integers(1, 4),
+    pages=st.sampled_from(["honest", "repeat", "alternate", "shift"]),
+    total=st.sampled_from(["true", "huge", "growing", "other"]),
+    lie=st.integers(0, 60),
+    data=st.data(),
+)
+def test_any_server_ends_the_walk_within_a_bounded_number_of_reads(
+    links: int,
+    size: int,
+    concurrency: int,
+    pages: str,
+    total: str,
+    lie: int,
+    data: st.DataObject,
+) -> None:
+    server = Adversary(links, size, pages, total, lie)
+    state = WalkState(Query(per_page=size), concurrency=concurrency)
+    handed: list[tuple[int, str]] = []
+    got: list[str] = []
+    error = None
+    try:
+        got = walk(state, server, data, "none", handed)
+    except (il.ResponseFormatError, il.ConsistencyError) as exc:
+        error = exc
+    # Bounded: every read beyond the first few must bring a link not seen before.
+    assert server.requests <= links + (MAX_STALLED_HEALS + 4) * (2 * concurrency + 2), pages
+    # Never the same link twice within the dedupe window (the last N + 2 page numbers).
+    first: dict[str, int] = {}
+    for number, link_id in handed:
+        first.setdefault(link_id, number)
+        assert number == first[link_id] or number - first[link_id] >= concurrency + 2
+    if pages != "shift":  # only a window sliding by one link outruns the dedupe window
+        assert len(got) == len(set(got)), "a link came twice"
+    assert set(got) <= set(server.ids)
+    if error is None and pages == "honest" and total == "true":
+        assert got == server.ids  # an honest server: every link

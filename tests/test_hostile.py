@@ -1,0 +1,103 @@
+"""Hostile servers on a real socket: crafted answers must end in a typed error, soon."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import ipay_links as il
+from ipay_links.protocol import LIST_PATH
+from ipay_links.testing import Simulator, generate_links
+
+from .conftest import FAST_RETRY
+
+LINKS = generate_links(20, seed=3)
+CREDENTIALS = Simulator(1).credentials
+
+
+def envelope(records: list[dict[str, Any]], page: int, total: int) -> dict[str, Any]:
+    meta = {
+        "totalPages": -(-total // 10),
+        "currentPage": page,
+        "totalRecords": total,
+        "recordsOnCurrentPage": len(records),
+        "recordFrom": (page - 1) * 10 + 1,
+        "recordTo": (page - 1) * 10 + len(records),
+    }
+    data = {"meta": meta, "records": records}
+    return {"statuscode": "TXN", "status": "ok", "data": data, "ipay_uuid": "h-1"}
+
+
+Answer = Callable[[int, int], dict[str, Any]]  # (page asked for, request number) -> envelope
+
+
+@asynccontextmanager
+async def hostile(answer: Answer) -> AsyncIterator[tuple[str, list[int]]]:
+    """Serve ``answer`` on a loopback port; yields the URL and the pages asked for."""
+    asked: list[int] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        page = int(json.loads(await request.read())["pagination"]["pageNumber"])
+        asked.append(page)
+        return web.json_response(answer(page, len(asked)))
+
+    app = web.Application()
+    app.router.add_route("*", LIST_PATH, handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}", asked
+    finally:
+        await runner.cleanup()
+
+
+async def collect(walk: il.LinkWalk, into: list[str]) -> None:
+    async for link in walk:
+        into.append(link.link_id)
+
+
+def same_page_growing_total(page: int, number: int) -> dict[str, Any]:
+    return envelope(LINKS[:10], page, 10**6 + number)
+
+
+def two_pages_alternating_huge_total(page: int, number: int) -> dict[str, Any]:
+    half = LINKS[:10] if number % 2 else LINKS[10:]
+    return envelope(half, page, 10**9)
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+@pytest.mark.parametrize("answer", [same_page_growing_total, two_pages_alternating_huge_total])
+async def test_a_server_repeating_pages_ends_the_walk_with_a_format_error(
+    answer: Answer, concurrency: int
+) -> None:
+    async with (
+        hostile(answer) as (url, asked),
+        il.Client(CREDENTIALS, base_url=url, retry=FAST_RETRY) as client,
+    ):
+        got: list[str] = []
+        walk = client.iter_links(per_page=10, concurrency=concurrency)
+        with pytest.raises(il.ResponseFormatError, match="no link that was not handed out"):
+            await collect(walk, got)
+    assert len(got) == len(set(got)) <= 20  # each link at most once
+    assert len(asked) <= 12 + 3 * concurrency  # a few reads, whatever the totals claim
+
+
+async def test_a_page_holding_more_links_than_its_own_total_is_refused() -> None:
+    def lying(page: int, number: int) -> dict[str, Any]:
+        return envelope(LINKS[(page - 1) * 10 : page * 10], page, 15)
+
+    async with (
+        hostile(lying) as (url, _),
+        il.Client(CREDENTIALS, base_url=url, retry=FAST_RETRY) as client,
+    ):
+        with pytest.raises(il.ResponseFormatError, match="past the 15 links"):
+            async for _ in client.iter_links(per_page=10):
+                pass
