@@ -270,14 +270,15 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
     ok = 200 <= http_status < 300
     if ok:
         with _codec.no_gc_pauses():
-            # The common case, a page of links in the common shape: decoded typed.
+            # A TXN page whose every record is in the common shape: the typed route.
             typed = _codec.typed_page(body, page=page)
             if typed is not None:
                 return typed
             # Not JSON to msgspec (lone surrogates included): not JSON to us either.
             document = _codec.parse(body)
             if isinstance(document, dict) and document.get("statuscode") == "TXN":
-                # The common case, a page of links: parsed fast, duplicate keys checked after.
+                # A TXN page the typed route refused (a key its structs do not know, an
+                # odd record, an escaped quote): the dict route, duplicate keys checked after.
                 result = _codec.structure_page(document, page=page, body=body)
                 # The parsed dicts go before the collector comes back: it then looks
                 # over the links alone, not over twice as many objects.

@@ -58,13 +58,12 @@ def reference_or_error(raw: Any) -> il.PayoutLink | type[Exception]:
 
 
 def fast_or_error(raw: Any) -> il.PayoutLink | type[Exception]:
-    tally = [0]
     try:
-        link = _codec._fast_link(raw, tally)
+        link, strings = _codec._dict_link(raw)
     except Exception as error:
         return type(error)
     # The strings counted for the duplicate-key check are the strings of the record.
-    assert tally == [_codec._tokens(raw)]
+    assert strings == _codec._count_strings(raw)
     return link
 
 
