@@ -164,7 +164,16 @@ class PageWalk:
         """
         for ahead in self._state.ahead(number, self._max_records):
             if ahead not in self._tasks and not self._state.is_kept(ahead):
-                self._tasks[ahead] = asyncio.create_task(self._read(ahead))
+                task = asyncio.create_task(self._read(ahead))
+                # A walk dropped unawaited may never ask for this page: its failure is
+                # seen here, so that asyncio never reports it as never retrieved.
+                task.add_done_callback(_seen)
+                self._tasks[ahead] = task
+
+
+def _seen(task: asyncio.Task[Read]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class LinkWalk:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import re
@@ -464,3 +465,65 @@ async def test_link_by_link_anext_calls_keep_the_prefetching(
     # (requests cancelled by aclose() before their body was read have no page)
     pages = [seen.page for seen in big.requests if seen.page is not None]
     assert len(pages) == len(set(pages)), f"pages asked twice: {pages}"
+
+
+class FailingAfterPageOne:
+    """An in-memory transport: page 1 from the simulator, every other page refused (IAC)."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+
+    async def send(self, request: Any, *, time_left: float, on_head: Any = None) -> Any:
+        await asyncio.sleep(0)
+        if json.loads(request.body)["pagination"]["pageNumber"] != "1":
+            return 200, {}, json.dumps(self.simulator.envelope("IAC", "refused")).encode()
+        status, envelope = self.simulator.answer(request.method, request.headers, request.body)
+        return status, {}, json.dumps(envelope).encode()
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def drop_walks(client: il.Client, count: int) -> None:
+    """Start ``count`` walks, let their prefetched pages fail, and drop them unawaited."""
+    for number in range(count):
+        walk: AsyncIterator[object]
+        if number % 2:
+            walk = client.iter_links(per_page=10, concurrency=4)
+        else:
+            walk = client.iter_pages(per_page=10, concurrency=4)
+        async for _ in walk:
+            for _ in range(10):  # the prefetched pages fail meanwhile
+                await asyncio.sleep(0)
+            break  # and the walk is dropped, its failures never awaited
+        del walk
+        if number % 50 == 0:
+            gc.collect()  # walks in reference cycles go now, in the collector's order
+
+
+@pytest.mark.parametrize(("over", "count"), [("memory", 600), ("socket", 100)])
+async def test_dropped_walks_with_failed_prefetches_leave_no_task_behind(
+    big: Simulator, over: str, count: int
+) -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context["message"]))
+    loop.set_debug(True)
+    try:
+        if over == "memory":
+            transport = FailingAfterPageOne(big)
+            async with il.Client(big.credentials, transport=transport) as client:
+                await drop_walks(client, count)
+        else:
+            big.inject_every(Fault.envelope("IAC", "refused"), 2)
+            async with big.serve() as url, il.Client(big.credentials, base_url=url) as client:
+                await drop_walks(client, count)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_debug(False)
+        loop.set_exception_handler(None)
+    assert reported == []  # no "Task exception was never retrieved", no "destroyed but pending"
+    assert client_tasks() == []
