@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
@@ -25,7 +24,7 @@ from ._throttle import Throttle
 from ._transport import Transport
 from ._walkstate import Checkpoint, Consistency
 from .credentials import Credentials, check_endpoint_ip
-from .errors import ApiError, IpayError
+from .errors import ApiError, IpayError, hiding, shown
 from .models import LinkStatus, Page
 from .pagination import LinkWalk, PageWalk
 from .protocol import Query, Request
@@ -35,8 +34,9 @@ __all__ = ["DEFAULT_BASE_URL", "Client", "WalkOptions"]
 DEFAULT_BASE_URL = "https://api.instantpay.in"
 DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
 DEFAULT_RETRY = RetryPolicy()
-# retry=None: one try, bounded only by the per-attempt timeouts.
-_SINGLE_TRY = RetryPolicy(max_tries=1, max_time=math.inf)
+# retry=None: one try, bounded in all by the default max_time (a server sending one
+# byte a second resets the read timeout with each byte, never this bound).
+_SINGLE_TRY = RetryPolicy(max_tries=1, max_time=DEFAULT_RETRY.max_time)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -283,8 +283,12 @@ class Client:
         started = time.perf_counter()
         seen: dict[str, object] = {"http_status": None, "statuscode": "?", "ipay_uuid": None}
         try:
-            result = await self._exchange(request, page, time_left, gate, seen)
-            seen.update(statuscode="TXN", ipay_uuid=result.ipay_uuid)
+            # Whatever the server sent back (a status message echoing our headers, say)
+            # shows the secret as *** in every error built meanwhile.
+            with hiding(self._credentials.client_secret):
+                result = await self._exchange(request, page, time_left, gate, seen)
+                uuid = None if result.ipay_uuid is None else shown(result.ipay_uuid, 100)
+            seen.update(statuscode="TXN", ipay_uuid=uuid)
             return result
         except ApiError as error:
             seen.update(statuscode=error.statuscode or "-", ipay_uuid=error.ipay_uuid)

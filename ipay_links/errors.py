@@ -6,9 +6,18 @@ Programmer mistakes (bad arguments, a closed client) are plain ``ValueError``,
 
 No error carries a header, the client secret or an aiohttp object: errors are
 built from message text only, so they are safe to log and to send to support.
+Text a server sent (a status message, a code, a request id, a reason phrase) is
+untrusted: an error keeps it only with control characters escaped (``\\n``,
+``\\x1b``: no forged log line, no terminal escape), cut to a few hundred characters,
+and with every secret of the call that raised it (:func:`hiding`) replaced by ``***``.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 __all__ = [
     "ApiError",
@@ -22,6 +31,34 @@ __all__ = [
 ]
 
 
+# C0 and C1 controls, DEL, line and paragraph separators, and bidirectional overrides.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+MAX_SERVER_TEXT = 300
+_HIDDEN: ContextVar[tuple[str, ...]] = ContextVar("ipay_links_hidden", default=())
+
+
+@contextmanager
+def hiding(*secrets: str) -> Iterator[None]:
+    """Within this block, every error built shows each of ``secrets`` as ``***``."""
+    token = _HIDDEN.set(_HIDDEN.get() + tuple(secret for secret in secrets if secret))
+    try:
+        yield
+    finally:
+        _HIDDEN.reset(token)
+
+
+def shown(text: str, limit: int = MAX_SERVER_TEXT) -> str:
+    """``text`` safe to print: the secrets being hidden as ``***``, controls escaped, cut."""
+    for secret in _HIDDEN.get():
+        text = text.replace(secret, "***")
+    cut = _UNSAFE.sub(_escape, text[:limit])
+    return cut if len(text) <= limit else f"{cut}... ({len(text) - limit} more characters)"
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
 class IpayError(Exception):
     """Root of every error a call to InstantPay can end in.
 
@@ -33,9 +70,9 @@ class IpayError(Exception):
     retryable: bool = False
 
     def __init__(self, message: str, *, ipay_uuid: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.ipay_uuid = ipay_uuid
+        self.message = shown(message)
+        super().__init__(self.message)
+        self.ipay_uuid = None if ipay_uuid is None else shown(ipay_uuid, 100)
         self.attempts: int = 1
 
     def __str__(self) -> str:
@@ -66,10 +103,10 @@ class ApiError(IpayError):
         retry_after: float | None = None,
         retryable: bool | None = None,
     ) -> None:
-        code = statuscode or f"HTTP {http_status}"
-        super().__init__(f"{code}: {status_message}", ipay_uuid=ipay_uuid)
-        self.statuscode = statuscode
-        self.status_message = status_message
+        self.statuscode = None if statuscode is None else shown(statuscode, 40)
+        self.status_message = shown(status_message)
+        code = self.statuscode or f"HTTP {http_status}"
+        super().__init__(f"{code}: {self.status_message}", ipay_uuid=ipay_uuid)
         self.http_status = http_status
         self.retry_after = retry_after
         if retryable is not None:

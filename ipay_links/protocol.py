@@ -144,17 +144,30 @@ def _is_loopback(host: str) -> bool:
 
 
 def check_base_url(base_url: str) -> str:
-    """Return ``base_url`` without its trailing slash; refuse all but https and loopback http."""
+    """Return ``base_url`` without its trailing slash; refuse all but https and loopback http.
+
+    An error never repeats the URL: it may carry a password.
+    """
+    if not isinstance(base_url, str):
+        raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
     parts = urlsplit(base_url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"base_url must be an https:// URL, got {base_url!r}")
+    if parts.scheme not in ("https", "http"):
+        scheme = f"a {parts.scheme}:// URL" if parts.scheme else "a URL without a scheme"
+        raise ValueError(f"base_url must be an https:// URL, not {scheme}")
+    if "@" in parts.netloc:
+        raise ValueError(
+            "base_url must not carry user information (user:password@): InstantPay takes "
+            "its credentials in headers, from Credentials"
+        )
+    if not parts.hostname:
+        raise ValueError("base_url must be an https:// URL with a host")
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ValueError(
-            f"base_url {base_url!r} is plain http to a non-loopback host: the secret "
+            f"base_url is plain http to a non-loopback host ({parts.hostname}): the secret "
             "would travel unencrypted; use https://"
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError("base_url must not carry a query, a fragment or user info")
+    if parts.query or parts.fragment:
+        raise ValueError("base_url must not carry a query or a fragment")
     return base_url.rstrip("/")
 
 

@@ -519,3 +519,15 @@ def test_csv_quotes_fields_with_commas_quotes_and_line_breaks(
     assert rows[0]["description"] == 'Refund, "late"\r\nsecond line'
     assert rows[1]["contact_name"] == "Ravi\rKumar"
     assert rows[2]["contact_name"] == "प्रिया राव"
+
+
+def test_server_text_reaches_stderr_escaped_and_without_the_secret(
+    sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim.inject(Fault.envelope("IAC", f"refused {SECRET}\nipay-links: done\x1b[2J"))
+    with serving(sim) as url:
+        assert main(["page", "1", "--base-url", url]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1  # one line: the server's newline is shown as \n
+    assert "refused ***\\nipay-links: done\\x1b[2J" in err
+    assert SECRET not in err and "\x1b" not in err

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -101,3 +103,32 @@ async def test_a_page_holding_more_links_than_its_own_total_is_refused() -> None
         with pytest.raises(il.ResponseFormatError, match="past the 15 links"):
             async for _ in client.iter_links(per_page=10):
                 pass
+
+
+async def test_a_server_sending_one_byte_at_a_time_cannot_hold_a_call_past_max_time() -> None:
+    async def slow_loris(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        for byte in json.dumps(envelope(LINKS[:10], 1, 10)).encode():
+            await response.write(bytes([byte]))  # each byte resets the read timeout
+            await asyncio.sleep(0.05)
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", LIST_PATH, slow_loris)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    policy = il.RetryPolicy(max_tries=1, max_time=0.5)
+    started = time.monotonic()
+    try:
+        async with il.Client(
+            CREDENTIALS, base_url=f"http://{host}:{port}", retry=policy, read_timeout=5.0
+        ) as client:
+            with pytest.raises(il.TransportError, match="timed out"):
+                await client.fetch_page()
+    finally:
+        await runner.cleanup()
+    # Bounded by max_time (0.5 s), not by the body's 100+ s at a byte per 50 ms.
+    assert time.monotonic() - started < 20.0

@@ -148,3 +148,57 @@ def test_a_links_repr_hides_the_contacts_personal_data() -> None:
         "email": "ravi@example.com",
         "mobile": "9876545742",
     }
+
+
+FORGED = "\n2026-12-01 10:00:00 INFO all good\x1b[2J\x1b[31m"
+
+
+async def test_a_server_echoing_the_secret_gets_it_shown_as_stars_and_its_text_escaped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    simulator = Simulator(12, credentials=CREDS)
+    echo = f"headers were X-Ipay-Client-Secret: {SECRET}{FORGED}"
+    simulator.inject(Fault.envelope("SPD", echo), times=2)  # retried once, then raised
+    async with simulator.serve() as url, il.Client(CREDS, base_url=url, retry=POLICY) as client:
+        with pytest.raises(il.ServiceUnavailableError) as caught_error:
+            await client.fetch_page()
+    error = caught_error.value
+    for text in (str(error), repr(error), repr(error.args), repr(vars(error))):
+        assert SECRET not in text
+        assert "\n" not in text and "\x1b" not in text
+    assert "X-Ipay-Client-Secret: ***\\n2026-12-01" in error.status_message
+    assert "\\x1b[2J" in str(error)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    for line in caplog.text.splitlines():  # no forged line: the server's newline is escaped
+        assert not line.startswith("2026-12-01 10:00:00 INFO")
+    assert SECRET not in caplog.text and "\x1b" not in caplog.text
+
+
+async def test_long_server_text_is_cut_to_a_few_hundred_characters() -> None:
+    simulator = Simulator(12, credentials=CREDS)
+    simulator.inject(Fault.envelope("RPI", "x" * 10_000))
+    async with simulator.serve() as url, il.Client(CREDS, base_url=url, retry=POLICY) as client:
+        with pytest.raises(il.ApiError) as caught_error:
+            await client.fetch_page()
+    assert len(str(caught_error.value)) < 500
+    assert "9700 more characters" in caught_error.value.status_message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://user:{SECRET}@api.instantpay.in",
+        f"http://user:{SECRET}@127.0.0.1:8080",
+        f"ftp://user:{SECRET}@api.instantpay.in",
+        f"ftp://api.instantpay.in/{SECRET}",
+        f"http://api.instantpay.in/{SECRET}",
+    ],
+)
+def test_a_base_url_is_refused_without_repeating_what_it_carries(url: str) -> None:
+    with pytest.raises(ValueError, match="base_url") as caught_error:
+        il.Client(CREDS, base_url=url)
+    assert SECRET not in str(caught_error.value)
+    if url.startswith("ftp"):
+        assert "ftp://" in str(caught_error.value)  # it names the scheme, only

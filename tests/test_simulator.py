@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
+import subprocess
 import sys
 from decimal import Decimal
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ipay_links.testing import SIMULATOR_CREDENTIALS, Simulator, generate_links
+from ipay_links.testing import SIMULATOR_CREDENTIALS, Fault, Simulator, generate_links
 
 HEADERS = {
     "X-Ipay-Auth-Code": "1",
@@ -241,3 +243,48 @@ async def test_each_request_is_a_seen_request_that_faults_and_mutations_share() 
     assert (first.fault, first.statuscode, first.page) == ("envelope", "SPD", 1)
     assert (second.fault, second.statuscode) == (None, "TXN")
     assert len(sim.links) == 7  # inserted once, after page 1 was first served
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "-m", "ipay_links.testing"],
+        [sys.executable, "-m", "ipay_links", "simulate"],
+    ],
+)
+def test_a_busy_port_is_one_clear_line_and_exit_2(command: list[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [*command, "--port", str(port)], capture_output=True, text=True, timeout=60, check=False
+        )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_faults_go_to_requests_in_their_order_of_arrival() -> None:
+    sim = Simulator(30, latency=0.02)
+    sim.inject_every(Fault.status(503), 7)
+    sim.inject(Fault.html(502), times=2)
+    async with sim.serve() as url, aiohttp.ClientSession() as session:
+
+        async def get() -> None:
+            body = b'{"pagination": {"pageNumber": "1"}}'
+            headers = {"Content-Type": "application/json"}
+            async with session.get(
+                f"{url}/payments/payout/link/list", data=body, headers=headers
+            ) as r:
+                await r.read()
+
+        sim.pause()  # all fourteen arrive before any is answered
+        requests = asyncio.gather(*(get() for _ in range(14)))
+        await sim.wait_for_requests(14)
+        sim.resume()
+        await requests
+    faults = [seen.fault for seen in sim.requests]
+    assert faults.count("status") == 2  # the 7th and the 14th, counted as they arrived
+    assert faults.count("html") == 2

@@ -146,3 +146,13 @@ async def test_a_walk_over_an_in_memory_transport_yields_every_link(concurrency:
 def test_a_session_and_a_transport_cannot_both_be_given() -> None:
     with pytest.raises(ValueError, match="session or a transport"):
         il.Client(CREDENTIALS, transport=ScriptedTransport([]), session=object())  # type: ignore[arg-type]
+
+
+async def test_retry_none_still_bounds_its_one_attempt_by_the_default_max_time() -> None:
+    transport = ScriptedTransport([(503, {}, b"")])
+    clock = FakeClock()
+    async with il.Client(CREDENTIALS, transport=transport, retry=None, clock=clock) as client:
+        with pytest.raises(il.ServiceUnavailableError):
+            await client.fetch_page()
+    ((_, time_left),) = transport.sent
+    assert time_left == il.RetryPolicy().max_time == 120.0

@@ -262,9 +262,12 @@ async def _page(args: argparse.Namespace) -> None:
 
 
 async def _simulate(args: argparse.Namespace) -> None:
-    from ..testing._serve import serve_forever, simulator_from
+    from ..testing._serve import CannotListen, serve_forever, simulator_from
 
-    await serve_forever(simulator_from(args), args.host, args.port)
+    try:
+        await serve_forever(simulator_from(args), args.host, args.port)
+    except CannotListen as exc:
+        raise UsageError(str(exc)) from None
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] = {

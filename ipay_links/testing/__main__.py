@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import sys
 from collections.abc import Sequence
 
-from ._serve import add_simulator_arguments, serve_forever, simulator_from
+from ._serve import CannotListen, add_simulator_arguments, serve_forever, simulator_from
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,8 +23,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s)")
     add_simulator_arguments(parser)
     args = parser.parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve_forever(simulator_from(args), args.host, args.port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_forever(simulator_from(args), args.host, args.port))
+    except CannotListen as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

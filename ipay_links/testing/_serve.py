@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 
 from ._faults import Fault
@@ -68,9 +69,22 @@ def simulator_from(args: argparse.Namespace) -> Simulator:
     return simulator
 
 
+class CannotListen(Exception):
+    """The simulator could not listen on the address it was given (a busy port, say)."""
+
+
 async def serve_forever(simulator: Simulator, host: str, port: int) -> None:
-    """Serve until cancelled (Ctrl-C), saying where and with which credentials."""
-    async with simulator.serve(host, port) as url:
+    """Serve until cancelled (Ctrl-C), saying where and with which credentials.
+
+    Raises :class:`CannotListen`, one line naming the address and why, when the
+    address cannot be bound.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            url = await stack.enter_async_context(simulator.serve(host, port))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise CannotListen(f"cannot listen on {host}:{port}: {reason}") from None
         creds = simulator.credentials
         print(f"InstantPay simulator on {url} with {len(simulator.links)} links", file=sys.stderr)
         print(

@@ -218,7 +218,8 @@ class Simulator:
             self._parse(request.headers, raw, seen)
         self.requests.append(seen)
         self.request_count += 1
-        number = self.request_count  # faults are scheduled by order of arrival
+        # Faults go to requests in their order of arrival, whatever the latency.
+        fault = self._next_fault(seen.page, self.request_count)
         if self.keep_requests is not None and len(self.requests) > self.keep_requests:
             del self.requests[: len(self.requests) - self.keep_requests]
         if self._arrived is not None:
@@ -232,7 +233,6 @@ class Simulator:
                 await self._resumed.wait()
             http_status, envelope = self.answer(request.method, request.headers, raw, seen)
             self._apply_mutations(seen)
-            fault = self._next_fault(seen.page, number)
             if fault is not None:
                 seen.fault = fault.kind
                 return await fault.respond(request, seen, http_status, envelope)
