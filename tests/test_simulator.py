@@ -288,3 +288,14 @@ async def test_faults_go_to_requests_in_their_order_of_arrival() -> None:
     faults = [seen.fault for seen in sim.requests]
     assert faults.count("status") == 2  # the 7th and the 14th, counted as they arrived
     assert faults.count("html") == 2
+
+
+async def test_wait_for_requests_counts_what_keep_requests_no_longer_keeps() -> None:
+    sim = Simulator(10, keep_requests=3)
+    async with sim.serve() as url, aiohttp.ClientSession() as session:
+        for _ in range(5):
+            async with session.get(f"{url}/payments/payout/link/list") as response:
+                await response.read()
+        await sim.wait_for_requests(5, timeout=5)
+    assert sim.request_count == 5
+    assert len(sim.requests) == 3
