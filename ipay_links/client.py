@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from types import TracebackType
-from typing import TYPE_CHECKING, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import protocol
 from ._aiohttp import AiohttpTransport
@@ -127,6 +128,25 @@ class Client:
         self._transport = transport
         self._clock: Clock = LoopClock() if clock is None else clock
         self._closed = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Client:
+        """A client configured from the environment, as the ``ipay-links`` command is.
+
+        Credentials from ``IPAY_CLIENT_ID``, ``IPAY_CLIENT_SECRET``, ``IPAY_ENDPOINT_IP``
+        (and ``IPAY_AUTH_CODE``, ``"1"`` when unset); the address from ``IPAY_BASE_URL``
+        (:data:`DEFAULT_BASE_URL`, the real API, when unset). Pointing ``IPAY_BASE_URL`` at
+        ``python -m ipay_links.testing`` (with its credentials) runs any program against
+        the simulator unchanged. ``overrides`` are any other arguments of :class:`Client`
+        (``base_url`` or ``credentials`` among them, to set them in code instead).
+
+        Raises ``ValueError`` naming every required variable that is unset or empty.
+        """
+        env = os.environ if environ is None else environ
+        if "credentials" not in overrides:
+            overrides["credentials"] = Credentials.from_env(env)
+        overrides.setdefault("base_url", env.get("IPAY_BASE_URL") or DEFAULT_BASE_URL)
+        return cls(**overrides)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -192,3 +192,26 @@ async def test_a_bad_endpoint_ip_is_refused_before_any_request(
     with pytest.raises(ValueError, match="endpoint_ip"):
         client.iter_links(endpoint_ip=ip)
     assert simulator.requests == []
+
+
+async def test_from_env_reads_the_credentials_and_the_address(
+    simulator: Simulator, base_url: str
+) -> None:
+    creds = simulator.credentials
+    env = {
+        "IPAY_CLIENT_ID": creds.client_id,
+        "IPAY_CLIENT_SECRET": creds.client_secret,
+        "IPAY_ENDPOINT_IP": creds.endpoint_ip,
+        "IPAY_BASE_URL": base_url,
+    }
+    async with il.Client.from_env(env, retry=FAST_RETRY) as client:
+        assert client.base_url == base_url
+        page = await client.fetch_page(per_page=3)
+    assert len(page.records) == 3
+    assert il.Client.from_env(env, base_url="https://elsewhere.example").base_url == (
+        "https://elsewhere.example"
+    )
+    without_url = {name: value for name, value in env.items() if name != "IPAY_BASE_URL"}
+    assert il.Client.from_env(without_url).base_url == il.DEFAULT_BASE_URL
+    with pytest.raises(ValueError, match="IPAY_CLIENT_SECRET, IPAY_ENDPOINT_IP"):
+        il.Client.from_env({"IPAY_CLIENT_ID": "x"})

@@ -24,7 +24,7 @@ async def test_the_web_app_lists_a_customers_links_through_one_shared_client(
         simulator.credentials.client_id, simulator.credentials.client_secret, "198.51.100.20"
     )
     async with (
-        TestServer(webapp.make_app(creds, base_url)) as server,
+        TestServer(webapp.make_app(credentials=creds, base_url=base_url)) as server,
         aiohttp.ClientSession() as browser,
     ):
         async with browser.get(server.make_url("/links"), params={"contact": email}) as reply:
@@ -42,7 +42,7 @@ async def test_the_web_app_lists_a_customers_links_through_one_shared_client(
 async def test_the_web_app_reports_instantpays_refusal(simulator: Simulator, base_url: str) -> None:
     wrong = il.Credentials("someone-else", "not-the-secret", "127.0.0.1")
     async with (
-        TestServer(webapp.make_app(wrong, base_url)) as server,
+        TestServer(webapp.make_app(credentials=wrong, base_url=base_url)) as server,
         aiohttp.ClientSession() as browser,
         browser.get(server.make_url("/links"), params={"contact": "x"}) as reply,
     ):

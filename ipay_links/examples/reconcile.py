@@ -64,8 +64,7 @@ async def reconcile(client: il.Client, out: Path, *, concurrency: int = 8) -> in
 
 
 async def _main(out: Path) -> int:
-    base_url = os.environ.get("IPAY_BASE_URL", il.DEFAULT_BASE_URL)
-    async with il.Client(il.Credentials.from_env(), base_url=base_url) as client:
+    async with il.Client.from_env() as client:
         return await reconcile(client, out)
 
 

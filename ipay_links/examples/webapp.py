@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -25,12 +26,16 @@ CLIENT = web.AppKey("ipay_client", il.Client)
 MAX_LINKS = 100
 
 
-def make_app(credentials: il.Credentials, base_url: str = il.DEFAULT_BASE_URL) -> web.Application:
-    """The application, with one client for its whole life."""
+def make_app(**client_options: Any) -> web.Application:
+    """The application, with one client for its whole life.
+
+    The client is ``Client.from_env(**client_options)``: configured from the
+    ``IPAY_*`` variables unless the options say otherwise.
+    """
     app = web.Application()
 
     async def ipay_client(app: web.Application) -> AsyncIterator[None]:
-        async with il.Client(credentials, base_url=base_url) as client:
+        async with il.Client.from_env(**client_options) as client:
             app[CLIENT] = client
             yield
 
@@ -72,9 +77,7 @@ async def links_by_contact(request: web.Request) -> web.Response:
 
 
 def main() -> None:
-    base_url = os.environ.get("IPAY_BASE_URL", il.DEFAULT_BASE_URL)
-    app = make_app(il.Credentials.from_env(), base_url)
-    web.run_app(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8081")))
+    web.run_app(make_app(), host="127.0.0.1", port=int(os.environ.get("PORT", "8081")))
 
 
 if __name__ == "__main__":
