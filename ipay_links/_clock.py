@@ -28,9 +28,11 @@ class LoopClock:
     """The running event loop's own time and ``asyncio.sleep``: the default."""
 
     def now(self) -> float:
+        """The running loop's ``time()``."""
         return asyncio.get_running_loop().time()
 
     async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep(seconds)``."""
         await asyncio.sleep(seconds)
 
     def __repr__(self) -> str:

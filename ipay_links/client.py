@@ -154,10 +154,12 @@ class Client:
 
     @property
     def base_url(self) -> str:
+        """The API root requests go to, without a trailing slash."""
         return self._base_url
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`aclose` was called: the client sends nothing more."""
         return self._closed
 
     async def __aenter__(self) -> Client:

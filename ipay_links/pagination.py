@@ -69,18 +69,22 @@ class PageWalk:
 
     @property
     def query(self) -> Query:
+        """The filters and the page size asked for."""
         return self._state.query
 
     @property
     def concurrency(self) -> int:
+        """Pages requested at once, at most."""
         return self._state.concurrency
 
     @property
     def consistency(self) -> Consistency:
+        """``"fast"`` or ``"strict"`` (one page at a time); see the README."""
         return self._state.consistency
 
     @property
     def stats(self) -> WalkStats:
+        """Live progress: totals once known, pages fetched, links handed out, retries."""
         return self._state.stats
 
     @property
@@ -197,6 +201,7 @@ class LinkWalk:
 
     @property
     def stats(self) -> WalkStats:
+        """The live progress of the walk (:class:`WalkStats`)."""
         return self.pages.stats
 
     @property

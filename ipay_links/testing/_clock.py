@@ -25,9 +25,11 @@ class FakeClock:
         self.sleeps: list[float] = []
 
     def now(self) -> float:
+        """The fake time: ``start`` plus every wait so far (overlapping ones once)."""
         return self._now
 
     async def sleep(self, seconds: float) -> None:
+        """Record the wait, let other tasks run once, and move the time on by it."""
         self.sleeps.append(seconds)
         until = self._now + seconds + self.overshoot
         await asyncio.sleep(0)
