@@ -7,7 +7,9 @@ program that only uses the models, should not pay for it.
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from .errors import ResponseFormatError, TransportError
@@ -42,11 +44,14 @@ class AiohttpTransport:
         self._base_url = base_url
         self._session = session
         self._owns_session = session is None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncGenerator[None, None] | None = None
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._max_response_size = max_response_size
 
     async def aclose(self) -> None:
+        """Close the session if this transport created it."""
         if self._owns_session and self._session is not None:
             await self._session.close()
 
@@ -62,7 +67,8 @@ class AiohttpTransport:
         import aiohttp
 
         try:
-            async with self._session_now().request(
+            session = await self._session_now()
+            async with session.request(
                 request.method,
                 self._base_url + request.path,
                 headers=request.headers,
@@ -84,13 +90,37 @@ class AiohttpTransport:
             error = TransportError(f"{exc.__class__.__name__}: {_describe(exc)}")
         raise error
 
-    def _session_now(self) -> aiohttp.ClientSession:
+    async def _session_now(self) -> aiohttp.ClientSession:
+        """The session, made in (and kept to) the event loop of the first request."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(
+                "this Client was used in another event loop, and its connections belong "
+                "to that one: create one Client per event loop (inside the function that "
+                "asyncio.run runs, or in an application's startup)"
+            )
         if self._session is None:
             import aiohttp
 
             # InstantPay's API is stateless: no cookie is kept or sent back.
             self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+            self._closer = self._closed_with_the_loop()
+            await anext(self._closer)
         return self._session
+
+    async def _closed_with_the_loop(self) -> AsyncGenerator[None, None]:
+        """Close the session when its loop ends, if the client was not closed before.
+
+        An async generator of the loop: ``asyncio.run`` closes every one before it
+        closes the loop (``shutdown_asyncgens``), so a client left open when the loop
+        ends leaks no session and no connection.
+        """
+        try:
+            yield
+        finally:
+            await self.aclose()
 
     def _timeout(self, time_left: float) -> aiohttp.ClientTimeout:
         import aiohttp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from decimal import Decimal
 
@@ -215,3 +216,18 @@ async def test_from_env_reads_the_credentials_and_the_address(
     assert il.Client.from_env(without_url).base_url == il.DEFAULT_BASE_URL
     with pytest.raises(ValueError, match="IPAY_CLIENT_SECRET, IPAY_ENDPOINT_IP"):
         il.Client.from_env({"IPAY_CLIENT_ID": "x"})
+
+
+def test_a_client_used_in_a_second_event_loop_says_what_to_do_and_leaks_nothing() -> None:
+    from .test_cli import serving
+
+    sim = Simulator(20)
+    with serving(sim) as url:
+        client = il.Client(sim.credentials, base_url=url, retry=FAST_RETRY)
+        page = asyncio.run(client.fetch_page())  # never closed: asyncio.run ends its loop
+        assert len(page.records) == 20
+        with pytest.raises(RuntimeError, match="one Client per event loop"):
+            asyncio.run(client.fetch_page())
+    del client
+    gc.collect()  # an unclosed session or connection would warn here: an error in this suite
+    assert len(sim.requests) == 1
