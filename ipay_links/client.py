@@ -158,6 +158,11 @@ class Client:
         return self._base_url
 
     @property
+    def clock(self) -> Clock:
+        """The clock every wait of this client is slept on."""
+        return self._clock
+
+    @property
     def closed(self) -> bool:
         """True once :meth:`aclose` was called: the client sends nothing more."""
         return self._closed

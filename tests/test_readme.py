@@ -37,7 +37,7 @@ def simulator_env(sim: Simulator, url: str) -> dict[str, str]:
 
 
 def test_the_readme_has_the_blocks_these_tests_run() -> None:
-    assert len(BLOCKS) == 4
+    assert len(BLOCKS) == 5
 
 
 async def test_the_web_app_block_serves_links_and_refuses_a_missing_contact(
@@ -94,7 +94,15 @@ def test_the_logging_block_turns_on_the_librarys_debug_lines() -> None:
         library.setLevel(level)
 
 
-async def test_the_simulator_block_is_a_test_that_passes() -> None:
-    namespace: dict[str, Any] = {}
-    exec(block("async def test_my_export"), namespace)  # noqa: S102
-    await namespace["test_my_export"]()
+def test_the_simulator_block_runs_as_a_program() -> None:
+    exec(block("asyncio.run(export_with_one_failure())"), {})  # noqa: S102
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_the_plugin_block_is_a_test_file_that_passes_in_both_asyncio_modes(
+    pytester: pytest.Pytester, mode: str
+) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_user=block("ipay_simulator"))
+    result = pytester.runpytest("-p", "no:cacheprovider", f"--asyncio-mode={mode}")
+    result.assert_outcomes(passed=1)
