@@ -13,7 +13,9 @@ saying so, and nothing else changes for pytest.
   the fault schedule is kept, the waits take no wall time, and ``ipay_client.clock.sleeps``
   lists them. Closed after the test.
 
-Nothing of ipay_links or aiohttp is imported until a fixture is used.
+It lives outside ``ipay_links.testing`` so that loading it costs a pytest run in an
+environment with ipay-links installed no more than ``import ipay_links``: the simulator
+(and aiohttp) are imported when a fixture is first used.
 """
 
 from __future__ import annotations
