@@ -75,6 +75,8 @@ class AiohttpTransport:
                 data=request.body,
                 allow_redirects=False,
                 timeout=self._timeout(time_left),
+                # Whatever the session was made with: every status is ours to map.
+                raise_for_status=False,
             ) as response:
                 if on_head is not None:
                     on_head(response.status, response.headers)
@@ -133,12 +135,15 @@ class AiohttpTransport:
         )
 
     async def _read_body(self, response: aiohttp.ClientResponse) -> bytes:
+        """The body, decoded; refused once more than ``max_response_size`` bytes came.
+
+        ``Content-Length`` is the size on the wire, before a ``Content-Encoding`` is
+        undone: it refuses early, but the decoded bytes are what is counted.
+        """
         limit = self._max_response_size
         length = response.content_length
-        if length is not None:
-            if length > limit:
-                raise _too_large(limit)
-            return await response.read()  # aiohttp stops at Content-Length
+        if length is not None and length > limit:
+            raise _too_large(limit)
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.content.iter_any():
@@ -157,7 +162,9 @@ def _describe(exc: BaseException) -> str:
     import aiohttp
 
     # str() of aiohttp's connection errors names the host and the OS error; their
-    # repr() and request_info carry the headers, which are never used here.
+    # repr() and request_info carry the headers, which are never used here. A
+    # ClientResponseError's message can quote the server's bytes (an answer aiohttp
+    # could not parse), escaped beyond recognition: only its status is kept.
     if isinstance(exc, aiohttp.ClientResponseError):
-        return f"HTTP {exc.status} {exc.message}"
+        return f"HTTP {exc.status}"
     return str(exc) or "no detail"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["check_number", "check_positive"]
+import math
+
+__all__ = ["check_finite", "check_number", "check_positive"]
 
 
 def check_number(
@@ -17,11 +19,21 @@ def check_number(
     if isinstance(value, bool) or not isinstance(value, kind):
         article = "an int" if whole else "a number"
         raise TypeError(f"{name} must be {article}, not {type(value).__name__}")
+    if not whole and math.isnan(value):
+        raise ValueError(f"{name} must be a number, got nan")
     if inclusive and not value >= minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
     if not inclusive and not value > minimum:
         raise ValueError(f"{name} must be a positive number, got {value}")
     return value
+
+
+def check_finite(name: str, value: object, minimum: float) -> float:
+    """:func:`check_number`, and not infinite."""
+    number = check_number(name, value, minimum)
+    if math.isinf(number):
+        raise ValueError(f"{name} must be finite, got {number}")
+    return number
 
 
 def check_positive(name: str, value: object) -> int:

@@ -33,7 +33,7 @@ from cattrs.v import format_exception
 
 from .models import LinkStatus
 
-__all__ = ["from_plain", "refuse_unknown_keys", "to_plain"]
+__all__ = ["InvalidValue", "from_plain", "refuse_unknown_keys", "to_plain"]
 
 T = TypeVar("T")
 C = TypeVar("C", bound=type)
@@ -41,20 +41,20 @@ C = TypeVar("C", bound=type)
 _KNOWN_STATUSES = {member.value: member for member in LinkStatus}
 
 
-class _Invalid(ValueError):
-    """A value one of this module's hooks refuses; its text says why."""
+class InvalidValue(ValueError):
+    """A value a hook or a validator refuses; its text says why, and is shown as it is."""
 
 
 def _decimal(value: object, _: object) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
-        raise _Invalid(f"expected a decimal number, got {type(value).__name__}")
+        raise InvalidValue(f"expected a decimal number, got {type(value).__name__}")
     try:
         # str() of a float is its shortest repr: the digits it was written with.
         result = Decimal(str(value) if isinstance(value, float) else value)
     except ArithmeticError:
-        raise _Invalid(f"{value!r} is not a decimal number") from None
+        raise InvalidValue(f"{value!r} is not a decimal number") from None
     if not result.is_finite():
-        raise _Invalid(f"{value!r} is not a finite number")
+        raise InvalidValue(f"{value!r} is not a finite number")
     return result
 
 
@@ -65,17 +65,17 @@ def _datetime(value: object, _: object) -> datetime:
         try:
             result = datetime.fromisoformat(value)
         except ValueError:
-            raise _Invalid(f"{value!r} is not an ISO 8601 datetime") from None
+            raise InvalidValue(f"{value!r} is not an ISO 8601 datetime") from None
     else:
-        raise _Invalid(f"expected an ISO 8601 datetime, got {type(value).__name__}")
+        raise InvalidValue(f"expected an ISO 8601 datetime, got {type(value).__name__}")
     if result.tzinfo is None:
-        raise _Invalid(f"{value!r} has no UTC offset")
+        raise InvalidValue(f"{value!r} has no UTC offset")
     return result
 
 
 def _status(value: object, _: object) -> LinkStatus | str:
     if not isinstance(value, str):
-        raise _Invalid(f"expected a status string, got {type(value).__name__}")
+        raise InvalidValue(f"expected a status string, got {type(value).__name__}")
     return _KNOWN_STATUSES.get(value, value)
 
 
@@ -125,7 +125,7 @@ def refuse_unknown_keys(cls: C) -> C:
 
 
 def _describe(exc: BaseException, type_: type | None) -> str:
-    return str(exc) if isinstance(exc, _Invalid) else format_exception(exc, type_)
+    return str(exc) if isinstance(exc, InvalidValue) else format_exception(exc, type_)
 
 
 def _words(name: str) -> str:

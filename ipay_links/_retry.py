@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import attrs
 import backoff
 
-from ._checks import check_number
+from ._checks import check_finite, check_number
 from ._clock import Clock
 from .errors import IpayError
 
@@ -19,10 +19,13 @@ T = TypeVar("T")
 
 
 def _at_least(
-    minimum: float, *, whole: bool = False
+    minimum: float, *, whole: bool = False, finite: bool = False
 ) -> Callable[[object, attrs.Attribute[Any], Any], None]:
     def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-        check_number(attribute.name, value, minimum, whole=whole)
+        if finite:
+            check_finite(attribute.name, value, minimum)
+        else:
+            check_number(attribute.name, value, minimum, whole=whole)
 
     return check
 
@@ -42,8 +45,8 @@ class RetryPolicy:
 
     max_tries: int = attrs.field(default=5, validator=_at_least(1, whole=True))
     max_time: float = attrs.field(default=120.0, validator=_at_least(0.001))
-    base_delay: float = attrs.field(default=0.5, validator=_at_least(0))
-    max_delay: float = attrs.field(default=8.0, validator=_at_least(0))
+    base_delay: float = attrs.field(default=0.5, validator=_at_least(0, finite=True))
+    max_delay: float = attrs.field(default=8.0, validator=_at_least(0, finite=True))
 
     def backoff_delay(self, retry: int) -> float:
         """The jittered wait before retry number ``retry`` (0 for the first retry)."""
@@ -71,6 +74,14 @@ class RetryState:
         """Seconds left of ``max_time`` for this page."""
         return self.policy.max_time - (self._clock.now() - self._started)
 
+    def too_late(self, wait: float = 0.0) -> bool:
+        """True when an attempt after ``wait`` more seconds would have no time worth the name.
+
+        That is less than a tenth of ``max_time`` (at most 0.1 s): enough to fail on its
+        own timeout, never to be answered.
+        """
+        return wait >= self.remaining() - min(0.1, self.policy.max_time / 10)
+
     def give_up(self, error: Exception) -> bool:
         """True when ``error`` is final or waiting for another try would overrun ``max_time``."""
         if not isinstance(error, IpayError) or not error.retryable:
@@ -80,7 +91,7 @@ class RetryState:
             wait = retry_after
         else:
             wait = self.policy.backoff_delay(self.attempts - 1)
-        if wait >= self.remaining():
+        if self.too_late(wait):
             return True
         self._wait = wait
         return False
@@ -101,7 +112,7 @@ class RetryState:
             error: IpayError = details["exception"]
             on_retry(error, self._wait)
             await self._clock.sleep(self._wait)
-            if self.remaining() <= 0:
+            if self.too_late():
                 error.attempts = self.attempts
                 raise error
 

@@ -30,14 +30,14 @@ and answered, which is all "after" needs to mean.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any, Literal
 
 import attrs
 
-from ._checks import check_positive
-from ._plain import from_plain, to_plain
+from ._checks import check_number, check_positive
+from ._plain import InvalidValue, from_plain, to_plain
 from .errors import ConsistencyError, ResponseFormatError
 from .models import Page, PayoutLink
 from .protocol import Query, check_page
@@ -67,6 +67,17 @@ MAX_BARREN_PAGES = 8
 _LINK_ID = attrgetter("link_id")
 
 
+def _optional_at_least(minimum: int) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            try:
+                check_number(attribute.name, value, minimum, whole=True)
+            except (TypeError, ValueError) as exc:
+                raise InvalidValue(str(exc)) from None
+
+    return check
+
+
 @attrs.frozen
 class Checkpoint:
     """Where a walk stands, after the last page it handed out in full.
@@ -77,10 +88,10 @@ class Checkpoint:
     ``next_page`` is ``None`` once the walk is over.
     """
 
-    next_page: int | None
+    next_page: int | None = attrs.field(validator=_optional_at_least(1))
     query: Query
-    page_size: int | None = None
-    total_records: int | None = None
+    page_size: int | None = attrs.field(default=None, validator=_optional_at_least(1))
+    total_records: int | None = attrs.field(default=None, validator=_optional_at_least(0))
     seen: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
@@ -25,7 +25,7 @@ from ._throttle import Throttle
 from ._transport import Transport
 from ._walkstate import Checkpoint, Consistency
 from .credentials import Credentials, check_endpoint_ip
-from .errors import ApiError, IpayError, hiding, shown
+from .errors import ApiError, IpayError, TransportError, hiding, shown
 from .models import LinkStatus, Page
 from .pagination import LinkWalk, PageWalk
 from .protocol import Query, Request
@@ -294,7 +294,7 @@ class Client:
             )
 
         async def attempt() -> Page:
-            return await self._attempt(request, page, state.attempts, state.remaining(), gate)
+            return await self._attempt(request, page, state.attempts, state.remaining, gate)
 
         return await state.run(attempt, on_retry)
 
@@ -303,7 +303,7 @@ class Client:
         request: Request,
         page: int,
         number: int,
-        time_left: float,
+        remaining: Callable[[], float],
         gate: Throttle | None,
     ) -> Page:
         """One attempt, logged at DEBUG whatever its outcome."""
@@ -313,7 +313,7 @@ class Client:
             # Whatever the server sent back (a status message echoing our headers, say)
             # shows the secret as *** in every error built meanwhile.
             with hiding(self._credentials.client_secret):
-                result = await self._exchange(request, page, time_left, gate, seen)
+                result = await self._exchange(request, page, remaining, gate, seen)
                 uuid = None if result.ipay_uuid is None else shown(result.ipay_uuid, 100)
             seen.update(statuscode="TXN", ipay_uuid=uuid)
             return result
@@ -341,16 +341,26 @@ class Client:
         self,
         request: Request,
         page: int,
-        time_left: float,
+        remaining: Callable[[], float],
         gate: Throttle | None,
         seen: dict[str, object],
     ) -> Page:
-        """Send and decode; in a walk, with a slot of ``gate`` while on the wire only."""
+        """Send and decode; in a walk, with a slot of ``gate`` while on the wire only.
+
+        ``remaining()`` is what is left of the page's ``max_time``, read again once the
+        walk lets the request go: a wait for a slot or a hold is part of the budget.
+        """
         error: BaseException | None = None
         try:
             if gate is not None:
-                await gate.acquire(time_left)
+                await gate.acquire(remaining())
+            time_left = remaining()
             try:
+                if time_left <= 0:
+                    raise TransportError(
+                        f"page {page} waited out its max_time for the walk's turn: nothing sent",
+                        retryable=False,
+                    )
                 http_status, headers, body = await self._transport.send(
                     request, time_left=time_left, on_head=None if gate is None else gate.hear
                 )

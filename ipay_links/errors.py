@@ -31,8 +31,9 @@ __all__ = [
 ]
 
 
-# C0 and C1 controls, DEL, line and paragraph separators, and bidirectional overrides.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls, DEL, line and paragraph separators, bidirectional overrides, and
+# lone surrogates (which no UTF-8 stream, a log file's included, can write).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 MAX_SERVER_TEXT = 300
 _HIDDEN: ContextVar[tuple[str, ...]] = ContextVar("ipay_links_hidden", default=())
 
@@ -49,10 +50,27 @@ def hiding(*secrets: str) -> Iterator[None]:
 
 def shown(text: str, limit: int = MAX_SERVER_TEXT) -> str:
     """``text`` safe to print: the secrets being hidden as ``***``, controls escaped, cut."""
-    for secret in _HIDDEN.get():
-        text = text.replace(secret, "***")
-    cut = _UNSAFE.sub(_escape, text[:limit])
+    forms = [form for secret in _HIDDEN.get() for form in _forms(secret)]
+    text = _without(text, forms)
+    cut = _without(_UNSAFE.sub(_escape, text[:limit]), forms)
     return cut if len(text) <= limit else f"{cut}... ({len(text) - limit} more characters)"
+
+
+def _forms(secret: str) -> set[str]:
+    """The secret as written, and as escaping (ours, repr's, a bytes repr's) would show it."""
+    return {
+        secret,
+        _UNSAFE.sub(_escape, secret),
+        repr(secret)[1:-1],
+        repr(secret.encode("utf-8", "surrogateescape"))[2:-1],
+        secret.encode("unicode_escape").decode("ascii"),
+    }
+
+
+def _without(text: str, forms: list[str]) -> str:
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -105,8 +123,9 @@ class ApiError(IpayError):
     ) -> None:
         self.statuscode = None if statuscode is None else shown(statuscode, 40)
         self.status_message = shown(status_message)
-        code = self.statuscode or f"HTTP {http_status}"
-        super().__init__(f"{code}: {self.status_message}", ipay_uuid=ipay_uuid)
+        code = self.statuscode or (None if http_status is None else f"HTTP {http_status}")
+        text = self.status_message if code is None else f"{code}: {self.status_message}"
+        super().__init__(text, ipay_uuid=ipay_uuid)
         self.http_status = http_status
         self.retry_after = retry_after
         if retryable is not None:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 import ipay_links as il
 from ipay_links.protocol import LIST_PATH
-from ipay_links.testing import Simulator, generate_links
+from ipay_links.testing import FakeClock, Simulator, generate_links
 
 from .conftest import FAST_RETRY
 
@@ -132,3 +134,67 @@ async def test_a_server_sending_one_byte_at_a_time_cannot_hold_a_call_past_max_t
         await runner.cleanup()
     # Bounded by max_time (0.5 s), not by the body's 100+ s at a byte per 50 ms.
     assert time.monotonic() - started < 20.0
+
+
+@asynccontextmanager
+async def answering(handler: Any) -> AsyncIterator[str]:
+    """Serve ``handler`` for the list path on a loopback port; yields the base URL."""
+    app = web.Application()
+    app.router.add_route("*", LIST_PATH, handler)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_compressed_answer_is_bounded_by_its_decoded_size() -> None:
+    text = b'{"statuscode":"ERR","status":"' + b"x" * (8 * 1024 * 1024) + b'"}'
+    bomb = gzip.compress(text, 9)  # some 8 KB on the wire, with its Content-Length
+
+    async def handle(request: web.Request) -> web.Response:
+        headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+        return web.Response(body=bomb, headers=headers)
+
+    async with (
+        answering(handle) as url,
+        il.Client(CREDENTIALS, base_url=url, retry=None, max_response_size=1024 * 1024) as c,
+    ):
+        with pytest.raises(il.ResponseFormatError, match="larger than max_response_size"):
+            await c.fetch_page()
+
+
+async def test_an_injected_session_that_raises_for_status_changes_nothing() -> None:
+    answers = iter(
+        [web.Response(status=429, headers={"Retry-After": "3"}), web.Response(status=401)]
+    )
+
+    async def handle(request: web.Request) -> web.Response:
+        return next(answers)
+
+    clock = FakeClock()
+    async with (
+        answering(handle) as url,
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        il.Client(CREDENTIALS, base_url=url, session=session, retry=FAST_RETRY, clock=clock) as c,
+    ):
+        with pytest.raises(il.AuthenticationError) as caught:
+            await c.fetch_page()
+    assert clock.sleeps == [3.0]  # the 429 was a RateLimitError, its Retry-After waited
+    assert caught.value.http_status == 401 and caught.value.attempts == 2
+
+
+async def test_lone_surrogates_in_server_text_are_escaped() -> None:
+    async def handle(request: web.Request) -> web.Response:
+        body = '{"statuscode": "RPI", "status": "bad \\ud800 x", "ipay_uuid": "u\\udfff"}'
+        return web.Response(status=400, text=body, content_type="application/json")
+
+    async with answering(handle) as url, il.Client(CREDENTIALS, base_url=url) as client:
+        with pytest.raises(il.ApiError) as caught:
+            await client.fetch_page()
+    error = caught.value
+    str(error).encode("utf-8")  # printable to any UTF-8 stream, a log file's included
+    assert "bad \\ud800 x" in error.status_message and error.ipay_uuid == "u\\udfff"

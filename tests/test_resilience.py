@@ -362,3 +362,24 @@ async def test_each_attempt_logs_debug_and_each_retry_a_warning(
     assert len(warnings) == 1
     assert "retrying page 3 in" in warnings[0]
     assert "SPD: Service provider downtime" in warnings[0]
+
+
+async def test_no_attempt_starts_with_a_sliver_of_max_time_left(
+    simulator: Simulator, base_url: str
+) -> None:
+    simulator.inject(Fault.rate_limit("1.9995"))
+    clock = FakeClock()
+    policy = il.RetryPolicy(max_tries=5, max_time=2.0, base_delay=0.001)
+    async with make_client(simulator, retry=policy, clock=clock) as client:
+        with pytest.raises(il.RateLimitError) as caught:
+            await client.fetch_page()
+    # An attempt with 0.5 ms left could only time out: the 429 is the answer.
+    assert caught.value.retry_after == pytest.approx(1.9995)
+    assert clock.sleeps == []
+    assert len(simulator.requests) == 1
+
+
+@pytest.mark.parametrize("name", ["base_delay", "max_delay"])
+def test_retry_policy_refuses_infinite_delays(name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be finite"):
+        il.RetryPolicy(**{name: float("inf")})  # type: ignore[arg-type]

@@ -202,3 +202,24 @@ def test_a_base_url_is_refused_without_repeating_what_it_carries(url: str) -> No
     assert SECRET not in str(caught_error.value)
     if url.startswith("ftp"):
         assert "ftp://" in str(caught_error.value)  # it names the scheme, only
+
+
+@pytest.mark.parametrize(
+    "secret", ["tab\tsecret-9", "päss-wörd-secret", "k9\x1bZz-secret", "q'\"\\-s"]
+)
+def test_a_secret_is_hidden_also_as_escaping_would_show_it(secret: str) -> None:
+    from ipay_links.errors import hiding
+
+    echoes = [secret, repr(secret), repr(secret.encode()), secret.encode("unicode_escape").decode()]
+    with hiding(secret):
+        error = il.ApiError(" / ".join(echoes), statuscode="RPI", http_status=400)
+    for text in (str(error), repr(error), repr(error.args), repr(vars(error))):
+        assert secret not in text
+        for echo in echoes:
+            assert echo.strip("'\"b") not in text
+    assert error.status_message.count("***") == len(echoes)
+
+
+def test_an_error_without_a_status_or_a_code_says_no_http_none() -> None:
+    error = il.RateLimitError("the walk is held back 9.0 s", retry_after=9.0)
+    assert str(error) == "the walk is held back 9.0 s"

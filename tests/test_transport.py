@@ -156,3 +156,32 @@ async def test_retry_none_still_bounds_its_one_attempt_by_the_default_max_time()
             await client.fetch_page()
     ((_, time_left),) = transport.sent
     assert time_left == il.RetryPolicy().max_time == 120.0
+
+
+async def test_a_wait_for_the_walks_hold_is_taken_from_the_pages_max_time() -> None:
+    from ipay_links._throttle import Throttle
+    from ipay_links.protocol import make_query
+
+    simulator = Simulator(12, seed=3)
+    transport = ScriptedTransport([(200, {}, page_of(simulator))])
+    clock = FakeClock()
+    policy = il.RetryPolicy(max_tries=2, max_time=2.0, base_delay=0.001)
+    throttle = Throttle(2, clock)
+    throttle.push_back(1.5)  # another page's Retry-After holds the walk 1.5 s
+    async with il.Client(CREDENTIALS, transport=transport, retry=policy, clock=clock) as client:
+        await client._fetch(make_query(per_page=5), 1, throttle)
+    ((_, time_left),) = transport.sent
+    assert time_left == pytest.approx(0.5)  # sent with what the hold left, not 2 s
+
+
+def test_a_checkpoint_with_values_no_walk_writes_is_refused() -> None:
+    for data, message in [
+        ({"next_page": 0, "query": {"per_page": 10}}, "next_page must be at least 1"),
+        (
+            {"next_page": 2, "query": {"per_page": 10}, "page_size": 0},
+            "page_size must be at least 1",
+        ),
+        ({"next_page": 2, "query": {"per_page": 10}, "total_records": -1}, "total_records"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            il.Checkpoint.from_dict(data)

@@ -262,7 +262,7 @@ def test_any_server_ends_the_walk_within_a_bounded_number_of_reads(
     for number, link_id in handed:
         first.setdefault(link_id, number)
         assert number == first[link_id] or number - first[link_id] >= concurrency + 2
-    if pages != "shift":  # only a window sliding by one link outruns the dedupe window
+    if pages in ("honest", "repeat"):  # pages that alternate or shift can outrun the window
         assert len(got) == len(set(got)), "a link came twice"
     assert set(got) <= set(server.ids)
     if error is None and pages == "honest" and total == "true":

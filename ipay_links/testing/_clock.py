@@ -14,7 +14,12 @@ class FakeClock:
     Retry-After holds then cost no wall time, and :attr:`sleeps` lists every wait
     asked for, in order, for a test to assert exactly. Each sleep yields to the event
     loop once, so other tasks run, and ends at the time it was asked at plus its
-    length: sleeps that overlap end together, as on a real clock.
+    length: sleeps that overlap end together.
+
+    Unlike a real clock, time moves on for every task when any sleep ends: a task
+    that has not slept sees the time the longest wait before it ended at. A test
+    whose outcome depends on how several tasks' waits interleave should assert on
+    :attr:`sleeps`, not on :meth:`now`.
 
     ``overshoot`` (seconds) is added to every sleep, as a busy machine wakes late.
     """
