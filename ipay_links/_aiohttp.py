@@ -29,7 +29,9 @@ class AiohttpTransport:
     It creates its own session on first use unless one is given, and closes only
     what it created. Each request is bounded by ``connect_timeout``, ``read_timeout``
     (seconds without a byte) and its ``time_left``; answers over ``max_response_size``
-    bytes are refused.
+    bytes are refused. ``time_left`` is in the client's clock's seconds: under a clock
+    that is not the event loop's (a test's ``FakeClock``), ``real_time=False`` and it
+    bounds nothing in wall time.
     """
 
     def __init__(
@@ -40,8 +42,10 @@ class AiohttpTransport:
         connect_timeout: float,
         read_timeout: float,
         max_response_size: int,
+        real_time: bool = True,
     ) -> None:
         self._base_url = base_url
+        self._real_time = real_time
         self._session = session
         self._owns_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -129,7 +133,7 @@ class AiohttpTransport:
 
         return aiohttp.ClientTimeout(
             # aiohttp reads a total of 0 or less as no limit at all.
-            total=None if math.isinf(time_left) else max(time_left, 0.001),
+            total=None if not self._real_time or math.isinf(time_left) else max(time_left, 0.001),
             sock_connect=self._connect_timeout,
             sock_read=self._read_timeout,
         )

@@ -115,6 +115,7 @@ class Client:
         self._retry = retry
         connect = float(check_number("connect_timeout", connect_timeout, 0, inclusive=False))
         read = float(check_number("read_timeout", read_timeout, 0, inclusive=False))
+        self._clock: Clock = LoopClock() if clock is None else clock
         if transport is None:
             transport = AiohttpTransport(
                 self._base_url,
@@ -122,11 +123,12 @@ class Client:
                 connect_timeout=connect,
                 read_timeout=read,
                 max_response_size=max_response_size,
+                # A test's clock is not wall time: its budget bounds no request in seconds.
+                real_time=isinstance(self._clock, LoopClock),
             )
         elif session is not None:
             raise ValueError("give a session or a transport, not both")
         self._transport = transport
-        self._clock: Clock = LoopClock() if clock is None else clock
         self._closed = False
 
     @classmethod
