@@ -92,8 +92,22 @@ class PageWalk:
         """Where to resume after every page handed out so far."""
         return self._state.checkpoint
 
-    def __aiter__(self) -> PageWalk:
-        return self
+    def __aiter__(self) -> AsyncIterator[Page]:
+        # An async generator: a loop left with `break` drops it, and asyncio closes it
+        # at once, which stops the prefetching (tasks hold the walk itself alive).
+        return self._pages()
+
+    async def _pages(self) -> AsyncGenerator[Page, None]:
+        try:
+            while True:
+                try:
+                    page = await self.__anext__()
+                except StopAsyncIteration:
+                    return
+                yield page
+        except GeneratorExit:
+            self.cancel()
+            raise
 
     async def __aenter__(self) -> PageWalk:
         return self

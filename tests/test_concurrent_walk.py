@@ -527,3 +527,17 @@ async def test_dropped_walks_with_failed_prefetches_leave_no_task_behind(
         loop.set_exception_handler(None)
     assert reported == []  # no "Task exception was never retrieved", no "destroyed but pending"
     assert client_tasks() == []
+
+
+async def test_a_page_walk_left_with_break_stops_its_prefetching(big: Simulator) -> None:
+    for page in range(2, 9):
+        big.inject(Fault.hang(30.0), page=page)  # prefetches that never end by themselves
+    async with big.serve() as url, il.Client(big.credentials, base_url=url) as client:
+        async for _ in client.iter_pages(per_page=10, concurrency=8):
+            await big.wait_for_requests(8)
+            prefetching = client_tasks()
+            break  # the walk is dropped: nothing else holds it
+        done, pending = await asyncio.wait(prefetching, timeout=10)
+        assert pending == set()
+        assert all(task.cancelled() for task in done)
+        assert client_tasks() == []
