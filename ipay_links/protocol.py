@@ -150,7 +150,13 @@ def check_base_url(base_url: str) -> str:
     """
     if not isinstance(base_url, str):
         raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
-    parts = urlsplit(base_url)
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in base_url):
+        raise ValueError("base_url must not hold white space or control characters")
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018  # read for its check: a port that is not one raises
+    except ValueError:
+        raise ValueError("base_url is not a URL: its host or port cannot be read") from None
     if parts.scheme not in ("https", "http"):
         scheme = f"a {parts.scheme}:// URL" if parts.scheme else "a URL without a scheme"
         raise ValueError(f"base_url must be an https:// URL, not {scheme}")
@@ -166,8 +172,12 @@ def check_base_url(base_url: str) -> str:
             f"base_url is plain http to a non-loopback host ({parts.hostname}): the secret "
             "would travel unencrypted; use https://"
         )
-    if parts.query or parts.fragment:
+    if "?" in base_url or "#" in base_url:
         raise ValueError("base_url must not carry a query or a fragment")
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise ValueError("base_url's host is not a valid host name") from None
     return base_url.rstrip("/")
 
 

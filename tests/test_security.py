@@ -223,3 +223,21 @@ def test_a_secret_is_hidden_also_as_escaping_would_show_it(secret: str) -> None:
 def test_an_error_without_a_status_or_a_code_says_no_http_none() -> None:
     error = il.RateLimitError("the walk is held back 9.0 s", retry_after=9.0)
     assert str(error) == "the walk is held back 9.0 s"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://api.instantpay.in?", "query or a fragment"),
+        ("https://api.instantpay.in#", "query or a fragment"),
+        ("https://api.instantpay.in:99999", "host or port"),
+        ("https://api.instantpay.in:443:80", "host or port"),
+        ("https://api.insta\x00ntpay.in", "control characters"),
+        ("https://api.instantpay.in /x", "white space"),
+        ("https://ex\u2028ample.com", "not a valid host name"),
+    ],
+)
+def test_a_base_url_that_would_send_requests_elsewhere_is_refused(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as caught_error:
+        il.Client(CREDS, base_url=url)
+    assert "instantpay" not in str(caught_error.value)  # the URL itself is never repeated
