@@ -88,6 +88,7 @@ def check_page(page: object) -> int:
 
 
 def _statuses(status: LinkStatus | str | Iterable[LinkStatus | str]) -> tuple[str, ...]:
+    """The statuses asked for, in InstantPay's upper case (``claimed`` is ``CLAIMED``)."""
     items = [status] if isinstance(status, str) else list(status)
     if not items:
         raise ValueError("status is empty: pass None for every status, or at least one status")
@@ -95,9 +96,9 @@ def _statuses(status: LinkStatus | str | Iterable[LinkStatus | str]) -> tuple[st
     for item in items:
         if not isinstance(item, str):
             raise TypeError(f"status must be LinkStatus or str, not {type(item).__name__}")
-        if item not in known:
+        if not item.isascii() or item.upper() not in known:  # "ıssued".upper() is ISSUED
             raise ValueError(f"unknown status {item!r}; expected one of {', '.join(sorted(known))}")
-    return tuple(dict.fromkeys(str(LinkStatus(item).value) for item in items))
+    return tuple(dict.fromkeys(str(LinkStatus(item.upper()).value) for item in items))
 
 
 def _filter_text(name: str, value: object) -> str | None:

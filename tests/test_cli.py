@@ -57,6 +57,17 @@ def serving(simulator: Simulator) -> Iterator[str]:
         loop.close()
 
 
+@pytest.fixture(autouse=True)
+def library_log_level() -> Iterator[None]:
+    """main() sets the library logger's level for its process: give it back to later tests."""
+    import logging
+
+    logger = logging.getLogger("ipay_links")
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
+
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     values = {
@@ -122,7 +133,10 @@ def test_json_file_is_one_array(sim: Simulator, env: dict[str, str], tmp_path: P
     out = tmp_path / "links.json"
     out.write_text("an older export")
     with serving(sim) as url:
-        assert main(["export", "--base-url", url, "-o", str(out), "--format", "json"]) == 0
+        argv = ["export", "--base-url", url, "-o", str(out), "--format", "json"]
+        assert main(argv) == 2  # an existing export is replaced only with --force
+        assert out.read_text() == "an older export"
+        assert main([*argv, "--force"]) == 0
     records = json.loads(out.read_text(), parse_float=Decimal)
     for record, wire in zip(records, sim.links, strict=True):
         check_record(record, wire)
@@ -163,7 +177,7 @@ def test_a_failure_leaves_a_partial_file_and_resume_completes_it_exactly(
         assert saved["links_written"] == 30
         # Links created while the job was down: the resumed walk must not repeat any.
         sim.links[:0] = generate_links(200, seed=77)[:4]
-        assert main([*argv[:3], "-o", str(out), "--format", fmt, "--resume"]) == 0
+        assert main([*argv, "--resume"]) == 0  # the same command: filters and --per-page too
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
     exported = _read(out, fmt)
     assert len(exported) == len(set(exported))
@@ -299,12 +313,18 @@ def test_an_unexpected_exception_is_an_internal_error_with_its_traceback_under_d
     assert err.splitlines()[-1] == f"ipay-links: internal error: {name}: a bug of ours"
 
 
-def test_a_leftover_partial_file_needs_resume_or_removal(
+def test_a_leftover_partial_file_without_checkpoint_is_explained_with_restart(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "x.jsonl.partial").write_text("")
-    assert main(["export", "--simulator", "-o", str(tmp_path / "x.jsonl")]) == 2
-    assert "add --resume" in capsys.readouterr().err
+    argv = ["export", "--simulator", "--simulator-links", "5", "-o", str(tmp_path / "x.jsonl")]
+    for extra in ([], ["--resume"]):
+        assert main([*argv, *extra]) == 2
+        err = capsys.readouterr().err
+        assert "x.jsonl.checkpoint is missing" in err
+        assert err.rstrip().endswith(f"{' '.join(argv)} --restart")
+    assert main([*argv, "--restart"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jsonl"]
 
 
 def test_resume_refuses_another_format_or_new_filters(
@@ -358,10 +378,20 @@ def test_version_and_help_name_examples(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit):
         main(["--version"])
     assert __version__ in capsys.readouterr().out
-    for command in ("export", "page", "simulate"):
+    for command in ("export", "page", "check", "simulate"):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "example" in capsys.readouterr().out
+
+
+def test_export_help_says_how_csv_cells_are_kept_from_running_as_formulas(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a text cell starting with = + - @, a tab or a carriage return gets a leading '" in text
+    assert "--csv-raw writes it as is. Amounts are never changed." in text
 
 
 def run(*argv: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -531,3 +561,153 @@ def test_server_text_reaches_stderr_escaped_and_without_the_secret(
     assert err.count("\n") == 1  # one line: the server's newline is shown as \n
     assert "refused ***\\nipay-links: done\\x1b[2J" in err
     assert SECRET not in err and "\x1b" not in err
+
+
+def test_check_makes_one_request_and_prints_what_it_learnt(
+    sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sim.environment = "LIVE"
+    with serving(sim) as url:
+        assert main(["check", "--base-url", url]) == 0
+    assert [(seen.page, seen.per_page) for seen in sim.requests] == [(1, 1)]
+    lines = capsys.readouterr().out.splitlines()
+    report = {name: value.strip() for name, value in (line.split(":  ", 1) for line in lines)}
+    assert list(report) == [
+        "base URL",
+        "credentials",
+        "environment",
+        "links",
+        "round trip",
+        "ipay_uuid",
+    ]
+    assert report["base URL"] == url
+    assert (report["credentials"], report["environment"], report["links"]) == (
+        "accepted",
+        "LIVE",
+        "57",
+    )
+    assert re.fullmatch(r"\d+ ms", report["round trip"])
+    assert re.fullmatch(r"h0009[0-9a-f]{32}", report["ipay_uuid"])
+
+
+def test_check_exits_3_when_the_credentials_are_refused_saying_what_to_fix(
+    sim: Simulator,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("IPAY_CLIENT_SECRET", SECRET + "-old")
+    with serving(sim) as url:
+        assert main(["check", "--base-url", url]) == 3
+    assert sim.request_count == 1
+    captured = capsys.readouterr()
+    assert "credentials:  refused" in captured.out
+    (line,) = captured.err.splitlines()
+    assert "IAC" in line and "check IPAY_CLIENT_ID, IPAY_CLIENT_SECRET" in line
+    assert SECRET not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("fault", "fix"),
+    [
+        (Fault.garbage(), "does not answer as InstantPay's API does: check --base-url"),
+        (Fault.html(502), "busy or down for now: try again later"),
+    ],
+)
+def test_check_exits_4_when_the_server_answers_wrongly(
+    sim: Simulator,
+    env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    fault: Fault,
+    fix: str,
+) -> None:
+    sim.inject(fault)
+    with serving(sim) as url:
+        assert main(["check", "--base-url", url]) == 4
+    assert sim.request_count == 1  # one request, no retry
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith(fix)
+
+
+def test_check_exits_4_when_the_server_cannot_be_reached(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert main(["check", "--base-url", f"http://127.0.0.1:{port}"]) == 4
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "TransportError" in line and line.endswith("check --base-url and the network")
+
+
+@pytest.mark.parametrize("command", [["check"], ["export"], ["page", "1"]])
+def test_missing_credentials_name_simulator_as_the_way_to_try_without(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    monkeypatch.delenv("IPAY_CLIENT_ID", raising=False)
+    assert main(command) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "IPAY_CLIENT_ID" in line and "add --simulator to try ipay-links without" in line
+
+
+def test_status_takes_any_case_in_the_cli_and_the_library(
+    sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipay_links.protocol import make_query
+
+    with serving(sim) as url:
+        argv = ["export", "--base-url", url, "--status", "claimed", "--status", "Expired"]
+        assert main(argv) == 0
+    assert sim.requests[0].body["filters"]["status"] == ["CLAIMED", "EXPIRED"]
+    wanted = [link for link in sim.links if link["status"] in ("CLAIMED", "EXPIRED")]
+    exported = [json.loads(line)["link_id"] for line in capsys.readouterr().out.splitlines()]
+    assert exported == ids(wanted)
+    assert make_query(status=["issued", "ISSUED", "Processing"]).status == ("ISSUED", "PROCESSING")
+    with pytest.raises(ValueError, match="unknown status 'ıssued'"):
+        make_query(status="ıssued")  # its upper case is ISSUED, but it is no status name
+
+
+def test_page_past_the_last_page_says_so_on_stderr(
+    sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serving(sim) as url:
+        assert main(["page", "99", "--base-url", url, "--per-page", "10"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["records"] == []
+    (line,) = captured.err.splitlines()
+    assert line.startswith("ipay-links: page 99 is past the last page: the result has 57 links")
+    assert "on pages 1 to 6" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "--simulator", "--base-url", "http://127.0.0.1:1"], "leave out --base-url"),
+        (["check", "--simulator", "--base-url", "http://127.0.0.1:1"], "leave out --base-url"),
+        (["export", "--simulator", "--restart"], "--restart needs -o FILE"),
+        (["export", "--simulator", "--force"], "--force needs -o FILE"),
+        (["export", "--simulator", "--csv-raw"], "--csv-raw is about CSV cells"),
+    ],
+)
+def test_option_combinations_that_cannot_be_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("ipay-links: error: ") and message in line
+
+
+@pytest.mark.parametrize("command", [["export"], ["page", "2"], ["check"]])
+def test_a_bad_option_prints_the_usage_of_its_command(
+    capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--simulator", "--bogus"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: ipay-links {command[0]} [-h]")
+    assert (
+        err.splitlines()[-1] == f"ipay-links {command[0]}: error: unrecognized arguments: --bogus"
+    )

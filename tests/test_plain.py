@@ -13,7 +13,7 @@ import pytest
 
 import ipay_links as il
 from ipay_links._plain import from_plain, refuse_unknown_keys, to_plain
-from ipay_links.cli._export import SavedExport
+from ipay_links.cli._saved import SavedExport
 
 IST = timezone(timedelta(hours=5, minutes=30))
 FULL = il.PayoutLink(
@@ -49,12 +49,13 @@ FULL_RECORD = {
     "activated_at": "2023-12-14T12:34:56+05:30",
     "expired_at": "2024-01-01T00:00:00.000005+00:00",
 }
-# A FILE.checkpoint as the command line wrote it before _plain, byte for byte.
+# A FILE.checkpoint as the command line writes it (version 2), byte for byte.
 SAVED_BEFORE = (
-    '{"format": "jsonl", "offset": 15466, "links_written": 30, "checkpoint": {"next_page": 4, '
-    '"query": {"per_page": 10, "status": ["ISSUED", "CLAIMED"], "contact": null, '
-    '"link_id": null}, "page_size": 10, "total_records": 49, "seen": '
-    '["6592b7dd0000000000000021", "6592b5f4000000000000001f"]}, "version": 1}'
+    '{"version": 2, "format": "jsonl", "csv_raw": false, "offset": 15466, "sha256": "'
+    + "ab" * 32
+    + '", "links_written": 30, "checkpoint": {"next_page": 4, "query": {"per_page": 10, '
+    '"status": ["ISSUED", "CLAIMED"], "contact": null, "link_id": null}, "page_size": 10, '
+    '"total_records": 49, "seen": ["6592b7dd0000000000000021", "6592b5f4000000000000001f"]}}'
 )
 CHECKPOINTS = [
     il.Checkpoint(next_page=1, query=il.Query()),
@@ -119,7 +120,7 @@ def test_a_checkpoint_is_what_to_dict_and_from_dict_make(checkpoint: il.Checkpoi
     assert from_plain(plain, il.Checkpoint) == il.Checkpoint.from_dict(plain) == checkpoint
 
 
-def test_a_checkpoint_file_of_the_version_before_still_loads_and_is_written_the_same() -> None:
+def test_a_checkpoint_file_loads_and_is_written_the_same() -> None:
     saved = from_plain(json.loads(SAVED_BEFORE), SavedExport)
     assert saved.checkpoint == il.Checkpoint.from_dict(json.loads(SAVED_BEFORE)["checkpoint"])
     assert saved.checkpoint.query.status == ("ISSUED", "CLAIMED")

@@ -1,13 +1,14 @@
-"""``ipay-links``: export payout links, look at a page, run the simulator.
+"""``ipay-links``: export payout links, look at a page, check the credentials, run the simulator.
 
 It owns the options, their checks, the commands and how an error ends the process.
 Every value of the command line is checked before anything runs
-(:func:`_check_arguments`): past that point a ``ValueError`` or ``TypeError`` is a bug,
-not a usage error.
+(:func:`_check_arguments`, and ``-o FILE`` by ``_export.file_target``): past that point
+a ``ValueError`` or ``TypeError`` is a bug, not a usage error.
 
 Exit codes: 0 success, 1 a file could not be read or written, or an internal error (a
-bug), 2 usage error (bad option, missing credentials), 3 authentication refused, 4 API or
-network failure after retries, 130 interrupted.
+bug), 2 usage error (bad option, missing credentials, a target that is not ours to
+write, another export writing it), 3 authentication refused, 4 API or network failure
+after retries, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import io
 import logging
 import os
 import sys
+import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -29,11 +31,19 @@ from .._plain import to_plain
 from .._retry import RetryPolicy
 from ..client import DEFAULT_BASE_URL, Client
 from ..credentials import Credentials
-from ..errors import AuthenticationError, IpayError
-from ..models import LinkStatus
+from ..errors import (
+    AuthenticationError,
+    IpayError,
+    RateLimitError,
+    ServiceUnavailableError,
+    TransportError,
+    shown,
+)
+from ..models import LinkStatus, Page
 from ..protocol import MAX_PER_PAGE, check_base_url, check_page, check_positive, make_query
-from ._export import UsageError, export
+from ._export import export, file_target, query_options
 from ._formats import FORMATS
+from ._usage import UsageError
 
 __all__ = ["main"]
 
@@ -43,16 +53,33 @@ if TYPE_CHECKING:  # argparse's own name for what add_subparsers() returns; not 
 EXIT_OK, EXIT_FILE, EXIT_USAGE, EXIT_AUTH, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_INTERNAL = 1  # a bug: shares its code with file errors, its line says which
 
-_EXPORT_EXAMPLES = """examples:
+_CREDENTIALS = """credentials come from IPAY_CLIENT_ID, IPAY_CLIENT_SECRET, IPAY_ENDPOINT_IP (and
+IPAY_AUTH_CODE, 1 by default) unless --simulator is given."""
+
+_EXPORT_EXAMPLES = f"""examples:
   ipay-links export --simulator --max-items 5
-  ipay-links export --status ISSUED --status PROCESSING -o links.csv --format csv
+  ipay-links export --status issued --status processing -o links.csv --format csv
   ipay-links export --concurrency 8 -o links.jsonl       (and, if it stopped: --resume)
   IPAY_CLIENT_ID=... IPAY_CLIENT_SECRET=... IPAY_ENDPOINT_IP=... ipay-links export -o all.json
 
-credentials come from IPAY_CLIENT_ID, IPAY_CLIENT_SECRET, IPAY_ENDPOINT_IP (and
-IPAY_AUTH_CODE, 1 by default) unless --simulator is given.
+{_CREDENTIALS}
+-o FILE must be absent (or a regular file, replaced with --force) in a directory you can
+write; it is written through FILE.partial and FILE.checkpoint (mode 0600), and one
+export at a time writes it. After a failure, --resume goes on; --restart starts again.
+CSV: a text cell starting with = + - @, a tab or a carriage return gets a leading ' so
+that a spreadsheet shows it instead of running it (OWASP); --csv-raw writes it as is.
+Amounts are never changed.
 exit codes: 0 done, 1 file error or internal error, 2 usage, 3 authentication refused,
 4 API or network failure after retries, 130 interrupted."""
+
+_CHECK_EPILOG = f"""examples:
+  ipay-links check
+  ipay-links check --simulator
+  ipay-links check --base-url http://127.0.0.1:8080     (ipay-links simulate, elsewhere)
+
+{_CREDENTIALS}
+exit codes: 0 the credentials work, 2 usage (a variable missing), 3 credentials refused,
+4 the server cannot be reached or does not answer as InstantPay does."""
 
 
 def _positive(text: str) -> int:
@@ -67,8 +94,26 @@ def _positive(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text} is not 1 or more") from None
 
 
+def _status(text: str) -> str:
+    """An argparse type: a status in any case (``claimed``), as InstantPay spells it."""
+    return text.upper() if text.isascii() else text  # "ıssued".upper() is ISSUED
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
-    """Where the links come from, and how much to say."""
+    """Where the links come from, how hard to try, and how much to say."""
+    _source(parser)
+    parser.add_argument(
+        "--retries",
+        type=_positive,
+        default=5,
+        metavar="N",
+        help="tries per page before giving up (default: %(default)s; 1: no retry)",
+    )
+    _verbosity(parser)
+
+
+def _source(parser: argparse.ArgumentParser) -> None:
+    """Where the links come from: InstantPay (or --base-url), or a simulator in the process."""
     parser.add_argument(
         "--simulator",
         action="store_true",
@@ -82,15 +127,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="links in the simulator's data set (default: %(default)s)",
     )
     parser.add_argument(
-        "--base-url", default=DEFAULT_BASE_URL, help="API root (default: %(default)s)"
+        "--base-url",
+        metavar="URL",
+        help=f"API root (default: {DEFAULT_BASE_URL}); not with --simulator",
     )
-    parser.add_argument(
-        "--retries",
-        type=_positive,
-        default=5,
-        metavar="N",
-        help="tries per page before giving up (default: %(default)s; 1: no retry)",
-    )
+
+
+def _verbosity(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="log INFO (-v) or DEBUG (-vv) to stderr"
     )
@@ -106,8 +149,10 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status",
         action="append",
+        type=_status,
         choices=[member.value for member in LinkStatus],
-        help="keep links in this status; repeat for several (example: --status ISSUED)",
+        help="keep links in this status, in any case; repeat for several (example: --status "
+        "issued)",
     )
     parser.add_argument(
         "--contact", help="a contact's name, mobile or email (example: --contact 9876543210)"
@@ -124,18 +169,30 @@ def _filters(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, Commands]:
     parser = argparse.ArgumentParser(
         prog="ipay-links",
-        description="Export InstantPay payout links, look at one page, or run a simulator.",
+        description="Export InstantPay payout links, look at one page, check the credentials, "
+        "or run a simulator.",
         epilog="run 'ipay-links COMMAND --help' for each command's options and examples",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _export_parser(commands)
     _page_parser(commands)
+    _check_parser(commands)
     _simulate_parser(commands)
-    return parser
+    return parser, commands
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    """The command line, or exit 2 with the usage of the command an unknown option was given to."""
+    parser, commands = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.argv = list(argv)  # for the command a hint spells out (_export._restart)
+    return args
 
 
 def _export_parser(commands: Commands) -> None:
@@ -147,12 +204,7 @@ def _export_parser(commands: Commands) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _filters(parser)
-    parser.add_argument(
-        "-o", "--output", type=Path, help="write to FILE (through FILE.partial) instead of stdout"
-    )
-    parser.add_argument(
-        "--format", choices=FORMATS, default="jsonl", help="output format (default: jsonl)"
-    )
+    _output(parser)
     parser.add_argument(
         "--concurrency", type=_positive, default=1, metavar="N", help="pages requested at once"
     )
@@ -165,10 +217,35 @@ def _export_parser(commands: Commands) -> None:
     parser.add_argument(
         "--max-items", type=_positive, default=None, metavar="N", help="stop after N links"
     )
+    _common(parser)
+
+
+def _output(parser: argparse.ArgumentParser) -> None:
+    """Where an export goes, in which format, and what to do with what is there."""
     parser.add_argument(
+        "-o", "--output", type=Path, help="write to FILE (through FILE.partial) instead of stdout"
+    )
+    parser.add_argument(
+        "--format", choices=FORMATS, default="jsonl", help="output format (default: jsonl)"
+    )
+    parser.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help="write CSV cells as they are, formulas included (by default a text cell starting "
+        "with = + - @, a tab or a CR gets a leading ')",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace -o FILE if it exists (its mode is kept)"
+    )
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
         "--resume", action="store_true", help="go on with an interrupted -o FILE export"
     )
-    _common(parser)
+    again.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard what an interrupted -o FILE export left, and start again",
+    )
 
 
 def _page_parser(commands: Commands) -> None:
@@ -182,6 +259,21 @@ def _page_parser(commands: Commands) -> None:
     parser.add_argument("number", type=int, help="the page number, from 1")
     _filters(parser)
     _common(parser)
+
+
+def _check_parser(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "check",
+        help="try the credentials with one request, and say what to fix",
+        description="Ask for one link (one request) and print the base URL, whether the "
+        "credentials were accepted, the environment, the number of links, the round-trip "
+        "time and the request's ipay_uuid.",
+        epilog=_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _source(parser)
+    _verbosity(parser)
+    parser.set_defaults(retries=1)  # one request: a check says what happened to it
 
 
 def _simulate_parser(commands: Commands) -> None:
@@ -212,15 +304,43 @@ def _check_arguments(args: argparse.Namespace) -> None:
             if args.fault:
                 check_positive("--fault-every", args.fault_every)
             return
-        args.credentials = None if args.simulator else Credentials.from_env()
-        check_base_url(args.base_url)
+        _check_source(args)
         if args.command == "page":
             check_page(args.number)
-        make_query(
-            per_page=args.per_page, status=args.status, contact=args.contact, link_id=args.link_id
-        )
+        if args.command != "check":
+            make_query(**query_options(args))
+        if args.command == "export":
+            _check_export(args)
     except (ValueError, TypeError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _check_source(args: argparse.Namespace) -> None:
+    """The simulator, or a base URL and the credentials from the environment."""
+    if args.simulator:
+        if args.base_url is not None:
+            raise UsageError(
+                "--simulator serves its own links: leave out --base-url, or --simulator to "
+                "ask the server at --base-url"
+            )
+        args.credentials = None
+        return
+    args.base_url = check_base_url(args.base_url or DEFAULT_BASE_URL)
+    try:
+        args.credentials = Credentials.from_env()
+    except ValueError as exc:  # names what is missing or wrong, never a value
+        raise UsageError(
+            f"{exc} (or add --simulator to try ipay-links without credentials)"
+        ) from None
+
+
+def _check_export(args: argparse.Namespace) -> None:
+    if args.output is None:
+        for flag in ("resume", "restart", "force"):
+            if getattr(args, flag):
+                raise UsageError(f"--{flag} needs -o FILE: it is about a file export")
+    if args.csv_raw and args.format != "csv":
+        raise UsageError(f"--csv-raw is about CSV cells: it needs --format csv, not {args.format}")
 
 
 @asynccontextmanager
@@ -241,24 +361,77 @@ async def _open_client(args: argparse.Namespace) -> AsyncIterator[Client]:
 
 
 async def _export(args: argparse.Namespace) -> None:
-    async with _open_client(args) as client:
-        await export(client, args, sys.stdout)
+    if args.output is None:
+        async with _open_client(args) as client:
+            await export(client, args, None, sys.stdout)
+        return
+    with file_target(args) as target:  # checked and locked before the first request
+        async with _open_client(args) as client:
+            await export(client, args, target, sys.stdout)
 
 
 async def _page(args: argparse.Namespace) -> None:
     import msgspec
 
+    note = None
     async with _open_client(args) as client:
-        page = await client.fetch_page(
-            args.number,
-            per_page=args.per_page,
-            status=args.status,
-            contact=args.contact,
-            link_id=args.link_id,
-        )
+        page = await client.fetch_page(args.number, **query_options(args))
+        if not page.records and args.number > 1:
+            note = await _empty_page(client, args, page)
     # The page's fields in order: meta, records, ipay_uuid, timestamp, environment.
     encoded = msgspec.json.Encoder(decimal_format="number").encode(to_plain(page))
     sys.stdout.write(msgspec.json.format(encoded, indent=2).decode() + "\n")
+    if note is not None:
+        print(f"ipay-links: {note}", file=sys.stderr)
+
+
+async def _empty_page(client: Client, args: argparse.Namespace, page: Page) -> str:
+    """Why page N came back empty: past the last page, or no link at all."""
+    meta = page.meta
+    if not meta.total_records:  # InstantPay's "No Record Found" carries no totals: ask page 1
+        meta = (await client.fetch_page(1, **query_options(args))).meta
+    if not meta.total_records:
+        return f"page {args.number} is empty: no link matches the filters"
+    where = "past the last page" if args.number > meta.total_pages else "empty"
+    pages = "page 1" if meta.total_pages == 1 else f"pages 1 to {meta.total_pages}"
+    return (
+        f"page {args.number} is {where}: the result has {meta.total_records} links, on "
+        f"{pages} (the zeros of its meta are InstantPay's empty answer)"
+    )
+
+
+async def _check(args: argparse.Namespace) -> None:
+    """One request for one link; what it shows of the credentials, the server, the account."""
+    async with _open_client(args) as client:
+        print(f"base URL:     {client.base_url}", flush=True)
+        started = time.perf_counter()
+        try:
+            page = await client.fetch_page(1, per_page=1)
+        except IpayError as error:
+            refused = isinstance(error, AuthenticationError)
+            print(f"credentials:  {'refused' if refused else 'not known (no answer)'}")
+            error.add_note(_fix(error))
+            raise
+        elapsed = time.perf_counter() - started
+    print("credentials:  accepted")
+    print(f"environment:  {shown(page.environment or '-', 40)}")
+    print(f"links:        {page.meta.total_records}")
+    print(f"round trip:   {elapsed * 1000:.0f} ms")
+    print(f"ipay_uuid:    {shown(page.ipay_uuid or '-', 100)}")
+
+
+def _fix(error: IpayError) -> str:
+    """What to do about a failed check, in a few words."""
+    if isinstance(error, AuthenticationError):
+        return (
+            "check IPAY_CLIENT_ID, IPAY_CLIENT_SECRET, IPAY_AUTH_CODE and IPAY_ENDPOINT_IP "
+            "against what InstantPay issued for this account"
+        )
+    if isinstance(error, TransportError):
+        return "the server could not be reached: check --base-url and the network"
+    if isinstance(error, RateLimitError | ServiceUnavailableError):
+        return "the server is up but busy or down for now: try again later"
+    return "the server does not answer as InstantPay's API does: check --base-url"
 
 
 async def _simulate(args: argparse.Namespace) -> None:
@@ -273,6 +446,7 @@ async def _simulate(args: argparse.Namespace) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] = {
     "export": _export,
     "page": _page,
+    "check": _check,
     "simulate": _simulate,
 }
 
@@ -305,7 +479,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    args = _parser().parse_args(argv)
+    args = _parse(sys.argv[1:] if argv is None else argv)
     _configure_logging(args)
     if isinstance(sys.stdout, io.TextIOWrapper):
         # Exports are UTF-8 whatever the terminal's locale says (JSON is UTF-8).
@@ -330,8 +504,10 @@ def _fail(error: Exception, args: argparse.Namespace) -> int:
     debug = getattr(args, "debug", False)
     if debug:
         traceback.print_exception(error, file=sys.stderr)
-    # One line, whatever the server's message holds (new lines, escape sequences).
-    text = "".join(char if char.isprintable() else " " for char in str(error))
+    # One line, whatever the server's message holds (new lines, escape sequences); then
+    # what to do about it, when a command added that as a note (``check`` does).
+    message = "; ".join([str(error), *getattr(error, "__notes__", ())])
+    text = "".join(char if char.isprintable() else " " for char in message)
     code = _exit_code(error)
     if code is None:  # neither the user's mistake nor the server's: ours
         hint = "" if debug else " (run with --debug for the traceback)"

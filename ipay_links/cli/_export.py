@@ -1,184 +1,203 @@
-"""``ipay-links export``: every link to a file that is complete, or visibly not.
+"""``ipay-links export``: every link to stdout, or to a file that is complete, or visibly not.
 
-A file export writes ``FILE.partial`` and renames it to ``FILE`` at the end. After
-every page it saves ``FILE.checkpoint`` (JSON: the walk's checkpoint, the format,
-the byte offset of the partial file and the counts), so that on a failure, a
-Ctrl-C or a crash, ``--resume`` cuts the partial file back to the last whole page
-and goes on from there: no link lost, none repeated.
+A file export (``-o FILE``, ``_target.py``) is checked and locked before the first
+request, writes ``FILE.partial`` and renames it to ``FILE`` at the end. After every
+whole page it saves ``FILE.checkpoint`` (``_saved.py``), so that on a failure, a
+Ctrl-C or a crash ``--resume`` cuts the partial file back to the last whole page and
+goes on from there: no link lost, none repeated. A leftover that cannot be resumed,
+or that the command does not ask to resume, is refused with the command that
+discards it (``--restart``). A run that fails before its first whole page leaves
+nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import hashlib
+import shlex
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
 import attrs
 
-from .._plain import from_plain, refuse_unknown_keys, to_plain
 from ..client import Client
 from ..pagination import Checkpoint, PageWalk
-from ..protocol import make_query
-from ._formats import Writer, make_writer
+from ..protocol import Query, make_query
+from ._formats import Output, Writer, make_writer
 from ._progress import Progress
+from ._saved import (
+    CHECKPOINT_VERSION,
+    REGULAR,
+    SavedExport,
+    check_partial,
+    file_kind,
+    read_saved,
+)
+from ._target import ExportLock, FileTarget, check_output, discard, leftovers_of
+from ._usage import Unresumable, UsageError
 
-__all__ = ["UsageError", "export"]
+__all__ = ["export", "file_target", "query_options"]
 
-CHECKPOINT_VERSION = 1
-
-
-class UsageError(Exception):
-    """A command line that cannot be carried out as given (exit code 2)."""
-
-
-@refuse_unknown_keys  # a file of our own: a key it does not know means it is not one
-@attrs.frozen
-class SavedExport:
-    """What ``FILE.checkpoint`` holds, as plain data (``_plain``): the walk's checkpoint nested."""
-
-    format: str
-    offset: int
-    links_written: int
-    checkpoint: Checkpoint
-    version: int = CHECKPOINT_VERSION
+_REPLACED_FLAGS = ("--resume", "--restart")
 
 
-class FileTarget:
-    """``FILE`` written through ``FILE.partial``, with ``FILE.checkpoint`` after each page."""
+def query_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The query's options of the command line, as keyword arguments of the library."""
+    return {
+        "per_page": args.per_page,
+        "status": args.status,
+        "contact": args.contact,
+        "link_id": args.link_id,
+    }
 
-    def __init__(self, path: Path, format_name: str, resume: bool) -> None:
-        self.path = path
-        self.partial = path.with_name(path.name + ".partial")
-        self.saved_path = path.with_name(path.name + ".checkpoint")
-        self.format = format_name
-        self.resumed: SavedExport | None = self._load() if resume else None
-        self.kept = 0
-        if not resume and self.partial.exists():
-            raise UsageError(
-                f"{self.partial} is left from an interrupted export: add --resume to go on "
-                "with it, or delete it to start again"
-            )
 
-    def _load(self) -> SavedExport:
-        try:
-            data = json.loads(self.saved_path.read_text(encoding="utf-8"))
-            saved = from_plain(data, SavedExport)
-        except FileNotFoundError:
-            raise UsageError(f"--resume: there is no {self.saved_path} to resume from") from None
-        except ValueError as exc:  # not UTF-8, not JSON, or not a saved export
-            raise UsageError(f"--resume: {self.saved_path} is not a checkpoint ({exc})") from None
-        if saved.format != self.format:
-            raise UsageError(
-                f"--resume: the partial export is {saved.format}, not {self.format}: "
-                f"add --format {saved.format}"
-            )
-        if not self.partial.exists():
-            raise UsageError(f"--resume: {self.partial} is missing")
-        return saved
+def _query(args: argparse.Namespace) -> Query:
+    """The query of the command line (checked before: see ``_check_arguments``)."""
+    return make_query(**query_options(args))
 
-    def open(self) -> TextIO:
-        """Open ``FILE.partial``, cut back to the last whole page when resuming."""
-        if self.resumed is None:
-            self.stream = self.partial.open("w", encoding="utf-8", newline="")
-            return self.stream
-        # Links written after the last whole page are cut off: they come again.
-        with self.partial.open("r+b") as raw:
-            if raw.seek(0, os.SEEK_END) < self.resumed.offset:
-                raise UsageError(
-                    f"--resume: {self.partial} is shorter than its checkpoint says: it was "
-                    "changed since; delete it and the checkpoint to start again"
-                )
-            raw.truncate(self.resumed.offset)
-        self.stream = self.partial.open("a", encoding="utf-8", newline="")
-        return self.stream
 
-    def save(self, checkpoint: Checkpoint, written: int) -> None:
-        """Record that everything up to here is whole, as of ``checkpoint``."""
-        self.stream.flush()
-        saved = SavedExport(self.format, self.stream.tell(), written, checkpoint)
-        self.kept = written
-        temporary = self.saved_path.with_name(self.saved_path.name + ".tmp")
-        temporary.write_text(json.dumps(to_plain(saved)), encoding="utf-8")
-        os.replace(temporary, self.saved_path)
+@contextmanager
+def file_target(args: argparse.Namespace) -> Iterator[FileTarget]:
+    """The ``-o FILE`` of the command line: checked, locked, resumed or new; nothing sent yet."""
+    path: Path = args.output
+    check_output(path, force=args.force)
+    with ExportLock(path):
+        base, digest = _prepare(args, path)
+        resume = _again(args.argv, "--resume")
+        yield FileTarget(path, base, digest, force=args.force, resume_command=resume)
 
-    def commit(self) -> None:
-        self.stream.close()
-        os.replace(self.partial, self.path)
-        self.saved_path.unlink(missing_ok=True)
 
-    def abandon(self) -> None:
-        self.stream.close()
-        print(
-            f"ipay-links: {self.kept} links of whole pages are kept in {self.partial}; run "
-            "the same command with --resume to go on from there",
-            file=sys.stderr,
+def _prepare(args: argparse.Namespace, path: Path) -> tuple[SavedExport, hashlib._Hash]:
+    """What the export goes on from: a checked leftover with ``--resume``, else nothing."""
+    partial, saved_path = leftovers_of(path)
+    for leftover in (partial, saved_path):
+        if (kind := file_kind(leftover)) not in (None, REGULAR):
+            raise UsageError(f"{leftover} is {kind}, not a leftover of ipay-links: move it away")
+    if args.restart:
+        discard(path)
+    elif args.resume:
+        return _resumable(args, partial, saved_path)
+    elif file_kind(partial) or file_kind(saved_path):
+        _refuse_leftover(args, partial, saved_path)
+    fresh = SavedExport(
+        version=CHECKPOINT_VERSION,
+        format=args.format,
+        csv_raw=args.csv_raw,
+        offset=0,
+        sha256=hashlib.sha256().hexdigest(),
+        links_written=0,
+        checkpoint=Checkpoint(next_page=1, query=_query(args)),
+    )
+    return fresh, hashlib.sha256()
+
+
+def _resumable(
+    args: argparse.Namespace, partial: Path, saved_path: Path
+) -> tuple[SavedExport, hashlib._Hash]:
+    """The leftover's checkpoint and digest, once it is shown to be this command's, intact."""
+    if not file_kind(partial) and not file_kind(saved_path):
+        raise UsageError(
+            f"--resume: there is no {saved_path} to resume from: run the command without --resume"
+        )
+    try:
+        saved = read_saved(saved_path)
+        _check_command(args, saved)
+        return saved, check_partial(partial, saved)
+    except UsageError as exc:
+        restart = _again(args.argv, "--restart")
+        raise Unresumable(
+            f"--resume: {exc}; to discard {partial.name} and start again: {restart}"
+        ) from None
+
+
+def _check_command(args: argparse.Namespace, saved: SavedExport) -> None:
+    """Refuse a command line that would go on differently from the interrupted export."""
+    if saved.format != args.format:
+        raise UsageError(
+            f"the partial export is {saved.format}, not {args.format}: add --format {saved.format}"
+        )
+    if saved.csv_raw != args.csv_raw:
+        change = "add" if saved.csv_raw else "leave out"
+        cells = "raw" if saved.csv_raw else "neutralised"
+        raise UsageError(f"the partial export's CSV cells are {cells}: {change} --csv-raw")
+    query, kept = attrs.asdict(_query(args)), attrs.asdict(saved.checkpoint.query)
+    differ = [name for name, value in query.items() if kept[name] != value]
+    if differ:
+        raise UsageError(
+            f"this command asks for other links than the interrupted export ({', '.join(differ)}"
+            " differ): give the same filters and --per-page"
         )
 
 
-def _walk(client: Client, args: argparse.Namespace, resumed: SavedExport | None) -> PageWalk:
+def _refuse_leftover(args: argparse.Namespace, partial: Path, saved_path: Path) -> None:
+    """A leftover the command does not mention: say how to go on with it, or drop it."""
+    restart = _again(args.argv, "--restart")
+    leftover = partial if file_kind(partial) else saved_path
+    try:
+        saved = read_saved(saved_path)
+        check_partial(partial, saved)
+    except Unresumable as exc:
+        raise UsageError(
+            f"{leftover} is left from an interrupted export and cannot be resumed ({exc}); to "
+            f"discard it and start again: {restart}"
+        ) from None
+    raise UsageError(
+        f"{leftover} is left from an interrupted export ({saved.links_written} links of whole "
+        f"pages): add --resume to go on with it, or discard it and start again: {restart}"
+    )
+
+
+def _again(argv: Sequence[str], flag: str) -> str:
+    """The command line ``argv`` to run again with ``flag`` (``--resume`` or ``--restart``)."""
+    kept = [arg for arg in argv if not _is_flag(arg, _REPLACED_FLAGS)]
+    return shlex.join(["ipay-links", *kept, flag])
+
+
+def _is_flag(arg: str, flags: Sequence[str]) -> bool:
+    """Whether argparse reads ``arg`` as one of ``flags`` (it takes unique prefixes)."""
+    return arg.startswith("--") and len(arg) > 2 and any(flag.startswith(arg) for flag in flags)
+
+
+def _walk(client: Client, args: argparse.Namespace, target: FileTarget | None) -> PageWalk:
     """The walk of the command line (checked up front), or of the saved checkpoint."""
-    if resumed is not None:
+    if args.resume and target is not None:
         try:
-            return _resumed_walk(client, args, resumed.checkpoint)
+            return client.iter_pages(
+                resume=target.saved.checkpoint,
+                concurrency=args.concurrency,
+                consistency=args.consistency,
+            )
         except (ValueError, TypeError) as exc:  # the library refuses what the file holds
             raise UsageError(f"--resume: the saved checkpoint cannot be resumed ({exc})") from None
     return client.iter_pages(
-        per_page=args.per_page,
-        status=args.status,
-        contact=args.contact,
-        link_id=args.link_id,
-        concurrency=args.concurrency,
-        consistency=args.consistency,
+        **query_options(args), concurrency=args.concurrency, consistency=args.consistency
     )
 
 
-def _resumed_walk(client: Client, args: argparse.Namespace, checkpoint: Checkpoint) -> PageWalk:
-    given = (args.status, args.contact, args.link_id, args.per_page)
-    if any(value is not None for value in given):
-        query = make_query(
-            per_page=args.per_page or checkpoint.query.per_page,
-            status=args.status,
-            contact=args.contact,
-            link_id=args.link_id,
-        )
-        if query != checkpoint.query:
-            raise UsageError(
-                "--resume goes on with the saved query: give the same filters as the "
-                "interrupted export, or none"
-            )
-    return client.iter_pages(
-        resume=checkpoint, concurrency=args.concurrency, consistency=args.consistency
-    )
-
-
-async def export(client: Client, args: argparse.Namespace, stdout: TextIO) -> None:
-    """Write every link of the query; see the module's docstring for files."""
-    if args.resume and args.output is None:
-        raise UsageError("--resume needs -o FILE: only a file export can be resumed")
-    target = None if args.output is None else FileTarget(args.output, args.format, args.resume)
-    resumed = target.resumed if target else None
-    walk = _walk(client, args, resumed)  # checks the checkpoint before any file is touched
-    written = 0 if resumed is None else resumed.links_written
-    writer = make_writer(args.format, target.open() if target else stdout, written)
-    if resumed is None:
-        writer.begin()
-    progress = Progress(enabled=not args.quiet and sys.stderr.isatty(), already=writer.written)
+async def export(
+    client: Client, args: argparse.Namespace, target: FileTarget | None, stdout: Output
+) -> None:
+    """Write every link of the query to ``target`` (see :func:`file_target`) or ``stdout``."""
+    walk = _walk(client, args, target)
+    written = 0 if target is None else target.links_written
+    writer = make_writer(args.format, target or stdout, written, csv_raw=args.csv_raw)
+    if target is None or target.saved.offset == 0:
+        writer.begin()  # nothing of the file is whole yet, not even its header
+    progress = Progress(enabled=not args.quiet and sys.stderr.isatty(), already=written)
     try:
-        if target is not None:
-            target.save(walk.checkpoint, writer.written)
         await _pump(walk, writer, args.max_items, target, progress)
         writer.end()
+        progress.close()
+        if target is not None:
+            target.commit()
     except BaseException:
         progress.close()
         if target is not None:
             target.abandon()
         raise
-    progress.close()
-    if target is not None:
-        target.commit()
 
 
 async def _pump(
@@ -197,5 +216,6 @@ async def _pump(
             progress.update(walk.stats, len(links))
             if max_items is not None and writer.written >= max_items:
                 return
-            if target is not None:
+            # After the last page the export ends: no checkpoint says "done" but the rename.
+            if target is not None and walk.checkpoint.next_page is not None:
                 target.save(walk.checkpoint, writer.written)
