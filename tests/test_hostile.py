@@ -41,6 +41,21 @@ Answer = Callable[[int, int], dict[str, Any]]  # (page asked for, request number
 
 
 @asynccontextmanager
+async def answering(handler: Any) -> AsyncIterator[str]:
+    """Serve ``handler`` for the list path on a loopback port; yields the base URL."""
+    app = web.Application()
+    app.router.add_route("*", LIST_PATH, handler)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
 async def hostile(answer: Answer) -> AsyncIterator[tuple[str, list[int]]]:
     """Serve ``answer`` on a loopback port; yields the URL and the pages asked for."""
     asked: list[int] = []
@@ -50,17 +65,8 @@ async def hostile(answer: Answer) -> AsyncIterator[tuple[str, list[int]]]:
         asked.append(page)
         return web.json_response(answer(page, len(asked)))
 
-    app = web.Application()
-    app.router.add_route("*", LIST_PATH, handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}", asked
-    finally:
-        await runner.cleanup()
+    async with answering(handle) as url:
+        yield url, asked
 
 
 async def collect(walk: il.LinkWalk, into: list[str]) -> None:
@@ -116,39 +122,16 @@ async def test_a_server_sending_one_byte_at_a_time_cannot_hold_a_call_past_max_t
             await asyncio.sleep(0.05)
         return response
 
-    app = web.Application()
-    app.router.add_route("*", LIST_PATH, slow_loris)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
     policy = il.RetryPolicy(max_tries=1, max_time=0.5)
     started = time.monotonic()
-    try:
-        async with il.Client(
-            CREDENTIALS, base_url=f"http://{host}:{port}", retry=policy, read_timeout=5.0
-        ) as client:
-            with pytest.raises(il.TransportError, match="timed out"):
-                await client.fetch_page()
-    finally:
-        await runner.cleanup()
+    async with (
+        answering(slow_loris) as url,
+        il.Client(CREDENTIALS, base_url=url, retry=policy, read_timeout=5.0) as client,
+    ):
+        with pytest.raises(il.TransportError, match="timed out"):
+            await client.fetch_page()
     # Bounded by max_time (0.5 s), not by the body's 100+ s at a byte per 50 ms.
     assert time.monotonic() - started < 20.0
-
-
-@asynccontextmanager
-async def answering(handler: Any) -> AsyncIterator[str]:
-    """Serve ``handler`` for the list path on a loopback port; yields the base URL."""
-    app = web.Application()
-    app.router.add_route("*", LIST_PATH, handler)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
 
 
 async def test_a_compressed_answer_is_bounded_by_its_decoded_size() -> None:
