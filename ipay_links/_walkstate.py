@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import attrs
 
@@ -55,7 +55,7 @@ __all__ = [
 logger = logging.getLogger("ipay_links")
 
 Consistency = Literal["fast", "strict"]
-CONSISTENCY_LEVELS = ("fast", "strict")
+CONSISTENCY_LEVELS: tuple[Consistency, ...] = get_args(Consistency)
 # Healing reads in a row that may pass without the coverage moving on: when links
 # leave the list between every two reads, no read can prove a page complete.
 MAX_STALLED_HEALS = 8

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from .._plain import to_plain
 from .._retry import RetryPolicy
+from .._walkstate import CONSISTENCY_LEVELS
 from ..client import DEFAULT_BASE_URL, Client
 from ..credentials import Credentials
 from ..errors import (
@@ -210,7 +211,7 @@ def _export_parser(commands: Commands) -> None:
     )
     parser.add_argument(
         "--consistency",
-        choices=("fast", "strict"),
+        choices=CONSISTENCY_LEVELS,
         default="fast",
         help="strict reads one page at a time, exact under any change (see the README)",
     )
