@@ -711,3 +711,19 @@ def test_a_bad_option_prints_the_usage_of_its_command(
     assert (
         err.splitlines()[-1] == f"ipay-links {command[0]}: error: unrecognized arguments: --bogus"
     )
+
+
+def test_the_address_comes_from_ipay_base_url_as_for_client_from_env(
+    sim: Simulator,
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with serving(sim) as url:
+        monkeypatch.setenv("IPAY_BASE_URL", url)
+        assert main(["page", "1", "--per-page", "3"]) == 0
+        assert main(["page", "1", "--per-page", "3", "--simulator"]) == 0  # the variable is ignored
+    assert len(sim.requests) == 1  # the first one went to IPAY_BASE_URL, the second did not
+    monkeypatch.setenv("IPAY_BASE_URL", "ftp://elsewhere.example")
+    assert main(["page", "1"]) == 2
+    assert "base_url must be an https:// URL" in capsys.readouterr().err

@@ -55,7 +55,8 @@ EXIT_OK, EXIT_FILE, EXIT_USAGE, EXIT_AUTH, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1
 EXIT_INTERNAL = 1  # a bug: shares its code with file errors, its line says which
 
 _CREDENTIALS = """credentials come from IPAY_CLIENT_ID, IPAY_CLIENT_SECRET, IPAY_ENDPOINT_IP (and
-IPAY_AUTH_CODE, 1 by default) unless --simulator is given."""
+IPAY_AUTH_CODE, 1 by default) unless --simulator is given; the address from --base-url,
+else IPAY_BASE_URL, else InstantPay's API."""
 
 _EXPORT_EXAMPLES = f"""examples:
   ipay-links export --simulator --max-items 5
@@ -130,7 +131,7 @@ def _source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--base-url",
         metavar="URL",
-        help=f"API root (default: {DEFAULT_BASE_URL}); not with --simulator",
+        help=f"API root (default: IPAY_BASE_URL, else {DEFAULT_BASE_URL}); not with --simulator",
     )
 
 
@@ -326,7 +327,10 @@ def _check_source(args: argparse.Namespace) -> None:
             )
         args.credentials = None
         return
-    args.base_url = check_base_url(args.base_url or DEFAULT_BASE_URL)
+    # As Client.from_env: --base-url, else IPAY_BASE_URL, else the real API.
+    args.base_url = check_base_url(
+        args.base_url or os.environ.get("IPAY_BASE_URL") or DEFAULT_BASE_URL
+    )
     try:
         args.credentials = Credentials.from_env()
     except ValueError as exc:  # names what is missing or wrong, never a value
