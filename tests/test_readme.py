@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import subprocess
@@ -13,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+import ipay_links as il
 from ipay_links.testing import Simulator
 
 from .test_cli import serving
@@ -106,3 +108,60 @@ def test_the_plugin_block_is_a_test_file_that_passes_in_both_asyncio_modes(
     pytester.makepyfile(test_user=block("ipay_simulator"))
     result = pytester.runpytest("-p", "no:cacheprovider", f"--asyncio-mode={mode}")
     result.assert_outcomes(passed=1)
+
+
+def readme_signature(call: str) -> list[tuple[str, str]]:
+    """The parameters of ``call`` as the README's table writes them: (name, default text)."""
+    (row,) = [line for line in README.read_text().splitlines() if line.startswith(f"| `{call}(")]
+    inside = row[len(f"| `{call}(") : row.index(")` |")]
+    parameters = []
+    for part in re.split(r",\s*", inside):
+        if part in ("*", "..."):
+            continue
+        name, _, default = part.partition("=")
+        parameters.append((name.lstrip("*"), default))
+    return parameters
+
+
+@pytest.mark.parametrize(
+    ("call", "function"),
+    [
+        ("Client", il.Client.__init__),
+        ("Client.from_env", il.Client.from_env),
+        ("await client.fetch_page", il.Client.fetch_page),
+    ],
+)
+def test_the_readmes_signatures_are_the_codes(call: str, function: Any) -> None:
+    code = [
+        (name, parameter.default)
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name != "self"
+    ]
+    readme = readme_signature(call)
+    assert [name for name, _ in readme] == [name for name, _ in code]
+    for (name, written), (_, default) in zip(readme, code, strict=True):
+        assert same_default(written, default), name
+
+
+def same_default(written: str, default: object) -> bool:
+    """Whether the README's default is the code's; one the README describes is not checked."""
+    if written in ("", "...") or default is inspect.Parameter.empty:
+        return True
+    if default is None:
+        return written == "None"
+    if isinstance(default, str):
+        return written.strip('"') == default
+    if isinstance(default, int | float) and not isinstance(default, bool):
+        try:
+            return float(written) == default
+        except ValueError:  # "32 MiB": described, not written as code
+            return True
+    return True  # an object (RetryPolicy()) is named, not compared
+
+
+def test_the_readmes_walk_options_are_the_codes() -> None:
+    options = il.WalkOptions.__optional_keys__
+    pages = {name for name, _ in readme_signature("client.iter_pages")}
+    assert pages <= options and {"start_page", "concurrency", "consistency", "resume"} <= pages
+    assert [name for name, _ in readme_signature("client.iter_links")] == ["max_items"]
+    assert "max_items" in inspect.signature(il.Client.iter_links).parameters
