@@ -77,19 +77,26 @@ class Client:
     """An asyncio client for InstantPay's Payout Link List API.
 
     One client is meant to be shared for an application's lifetime, by any number
-    of concurrent tasks. It creates its own ``aiohttp.ClientSession`` unless one is
-    given, and closes only what it created: use ``async with Client(...)`` or
-    ``await client.aclose()``.
+    of concurrent tasks, in one event loop. Use ``async with Client(...)`` or
+    ``await client.aclose()``; it closes only what it created.
 
-    Each page request is retried by ``retry`` (``None`` sends each request once);
-    each attempt is bounded by ``connect_timeout`` and ``read_timeout`` (seconds
-    without a byte from the server). Answers over ``max_response_size`` bytes are
-    refused.
+    Arguments (all but ``credentials`` keyword-only):
 
-    Every wait (retries, Retry-After, a walk's hold) is slept on ``clock``: the event
-    loop's own by default; ``ipay_links.testing.FakeClock`` makes tests' waits instant.
-    Requests go through ``transport`` (aiohttp's, on ``session``, by default): any
-    object with the ``send`` and ``aclose`` of :class:`~ipay_links._transport.Transport`.
+    - ``credentials``: :class:`Credentials` (or use :meth:`from_env`).
+    - ``base_url="https://api.instantpay.in"``: https, or plain http to a loopback host.
+    - ``session=None``: an ``aiohttp.ClientSession`` to use (and leave open) instead of
+      the client's own.
+    - ``retry=RetryPolicy()``: how each page request is retried; ``None`` sends each
+      request once (bounded all the same by the default ``max_time``).
+    - ``connect_timeout=10.0``, ``read_timeout=30.0``: seconds, per attempt; the read
+      timeout counts from the last byte received.
+    - ``max_response_size=32 MiB``: answers larger than this, decoded, are refused.
+    - ``clock=None``: what every wait (retries, Retry-After, a walk's hold) is slept on;
+      the event loop's own by default, ``ipay_links.testing.FakeClock`` in tests.
+    - ``transport=None``: anything with the ``send`` and ``aclose`` of
+      ``ipay_links._transport.Transport``, instead of aiohttp (not with ``session``).
+
+    Raises ``TypeError`` or ``ValueError`` naming a bad argument, before anything is sent.
     """
 
     def __init__(
@@ -198,10 +205,17 @@ class Client:
         link_id: str | None = None,
         endpoint_ip: str | None = None,
     ) -> Page:
-        """Fetch one page of payout links; arguments are checked before anything is sent.
+        """Fetch page ``page`` (from 1) of payout links, as a :class:`Page`.
 
-        ``endpoint_ip`` is the end customer's IP for this call (``X-Ipay-Endpoint-Ip``),
-        instead of the one in the credentials: a web app serving many customers.
+        ``per_page`` is the page size asked for (``DEFAULT_PER_PAGE``, 100, when ``None``;
+        the server's own wins); ``status`` (one or several, any case), ``contact`` and
+        ``link_id`` are InstantPay's filters; ``endpoint_ip`` is the end customer's IP for
+        this call (``X-Ipay-Endpoint-Ip``) instead of the credentials' one.
+
+        Raises ``TypeError`` or ``ValueError`` for a bad argument, before anything is
+        sent; an :class:`IpayError` (``ApiError`` and its kinds, ``TransportError``,
+        ``ResponseFormatError``) when the call fails after its retries; ``RuntimeError``
+        when the client is closed or belongs to another event loop.
         """
         query = protocol.make_query(
             per_page=per_page, status=status, contact=contact, link_id=link_id
