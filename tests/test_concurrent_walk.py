@@ -501,7 +501,7 @@ async def drop_walks(client: il.Client, count: int) -> None:
             gc.collect()  # walks in reference cycles go now, in the collector's order
 
 
-@pytest.mark.parametrize(("over", "count"), [("memory", 600), ("socket", 100)])
+@pytest.mark.parametrize(("over", "count"), [("memory", 600), ("socket", 50)])
 async def test_dropped_walks_with_failed_prefetches_leave_no_task_behind(
     big: Simulator, over: str, count: int
 ) -> None:

@@ -108,7 +108,7 @@ def assert_exact(got: list[str], stayed: set[str], ever: set[str]) -> None:
     assert set(got) <= ever
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     links=st.integers(0, 60),
     size=st.integers(1, 7),
@@ -130,7 +130,7 @@ def test_a_walk_one_page_at_a_time_is_exact_under_any_mix_of_changes(
     assert state.checkpoint.next_page is None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     links=st.integers(0, 60),
     size=st.integers(1, 7),
@@ -227,7 +227,7 @@ class Adversary(ModelServer):
         return il.Page(meta, tuple(il.PayoutLink(i, "ISSUED", Decimal(1)) for i in ids))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     links=st.integers(0, 40),
     size=st.integers(1, 6),
