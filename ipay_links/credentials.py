@@ -58,9 +58,16 @@ def _masked(value: str) -> str:
 class Credentials:
     """The four ``X-Ipay-*`` header values InstantPay asks for on every call.
 
-    ``endpoint_ip`` is the end customer's IP address (``X-Ipay-Endpoint-Ip``);
-    ``auth_code`` is documented as always ``"1"``. The secret appears in no
-    ``repr()``, ``str()`` or error message.
+    - ``client_id``, ``client_secret``: as InstantPay issued them (``X-Ipay-Client-Id``,
+      ``X-Ipay-Client-Secret``).
+    - ``endpoint_ip``: the end customer's IP address, IPv4 or IPv6
+      (``X-Ipay-Endpoint-Ip``); a call can give another one for itself.
+    - ``auth_code="1"``: ``X-Ipay-Auth-Code``, documented as always ``"1"``.
+
+    Raises ``TypeError`` for a value that is not a ``str``, and ``ValueError`` for one
+    that is empty, holds a control character (CR, LF, NUL, ...) or leading or trailing
+    white space, or for an ``endpoint_ip`` that is not an IP address. No message
+    repeats the value, and the secret appears in no ``repr()`` or ``str()``.
     """
 
     client_id: str = attrs.field(validator=_header_safe)
@@ -76,12 +83,14 @@ class Credentials:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Credentials:
-        """Read credentials from the environment.
+        """Read credentials from the environment, or from ``environ`` when given.
 
         ``IPAY_CLIENT_ID``, ``IPAY_CLIENT_SECRET`` and ``IPAY_ENDPOINT_IP`` are required,
-        ``IPAY_AUTH_CODE`` is optional (``"1"``).
+        ``IPAY_AUTH_CODE`` is optional (``"1"``). ``environ=None`` reads ``os.environ``;
+        any mapping of names to values can stand in for it.
 
-        Raises ``ValueError`` naming every required variable that is unset or empty.
+        Raises ``ValueError`` naming every required variable that is unset or empty, or
+        for a value :class:`Credentials` refuses.
         """
         env = os.environ if environ is None else environ
         missing = [name for name in ENV_VARIABLES.values() if not env.get(name)]

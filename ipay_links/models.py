@@ -57,6 +57,9 @@ class ContactDetails:
     shows no more than a name's first letter and a mobile's last four digits:
     ``ContactDetails(name='R***', email='***', mobile='******5742')``. The attributes
     and every export carry the values themselves.
+
+    - ``name=None``, ``email=None``, ``mobile=None``: as the server sent them; ``None``
+      when missing.
     """
 
     name: str | None = attrs.field(default=None, repr=_masked_name)
@@ -68,9 +71,30 @@ class ContactDetails:
 class PayoutLink:
     """One payout link (not frozen, for speed: treat it as a value).
 
-    ``status`` is a :class:`LinkStatus`, or the server's own string for a status
-    this version does not know. ``amount`` is exact rupees and paise.
-    Datetimes are timezone-aware, in Indian time (+05:30).
+    Datetimes are timezone-aware, in Indian time (+05:30). Only the first three
+    attributes are required; InstantPay's wire name of each is its camelCase form.
+
+    - ``link_id``: InstantPay's id of the link (24 hex digits in its samples); the key
+      that tells links apart.
+    - ``status``: a :class:`LinkStatus`, or the server's own string for a status this
+      version does not know.
+    - ``amount``: a ``Decimal``, exact rupees and paise.
+    - ``purpose=None``, ``description=None``: the texts the link was created with.
+    - ``contact_details=None``: the payee, a :class:`ContactDetails` (personal data).
+    - ``reference_no=None``, ``order_id=None``: the link's ``referenceNo`` and
+      ``orderId`` as the server sends them (the reference page shows ``"NA"`` and an
+      id such as ``"1231214070644TLWAP"``; it does not document them).
+    - ``url=None``: the short link sent to the payee; ``qr_url=None``: the address of
+      its QR code, kept exactly.
+    - ``payment_modes=()``: a tuple of the ways the payee may be paid (``"ACCOUNT"``,
+      ``"VPA"``, ...).
+    - ``verify_bene=None``: InstantPay's ``verifyBene`` flag, ``True`` or ``False``;
+      ``None`` when the server leaves it out.
+    - ``activated_at=None``, ``expired_at=None``: when the link was activated, and when
+      it expires or expired; ``None`` when missing or unreadable (``0000-00-00 00:00:00``).
+
+    The class checks nothing: links come from the client, which refuses a record
+    without a usable ``linkId``, ``status`` or ``amount`` (``ResponseFormatError``).
     """
 
     link_id: str
@@ -91,7 +115,19 @@ class PayoutLink:
 
 @attrs.frozen
 class PageMeta:
-    """InstantPay's ``meta``: where this page stands in the whole result."""
+    """InstantPay's ``meta``: where this page stands in the whole result.
+
+    - ``total_pages``: pages in the whole result, at the server's own page size.
+    - ``current_page``: this page's number, from 1.
+    - ``total_records``: links in the whole result when this page was read.
+    - ``records_on_current_page``: links the server put on this page.
+    - ``record_from=None``, ``record_to=None``: the positions (from 1) of this page's
+      first and last link in the whole result; ``None`` when the server leaves them out.
+
+    The server's page size wins over the one asked for: read it from these, not from
+    ``per_page``. An empty page ("No Record Found") has every count at 0 and no
+    ``record_from`` or ``record_to``.
+    """
 
     total_pages: int
     current_page: int
@@ -103,7 +139,19 @@ class PageMeta:
 
 @attrs.frozen
 class Page:
-    """One answer of the list endpoint: its meta, its links and the envelope's details."""
+    """One answer of the list endpoint: its meta, its links and the envelope's details.
+
+    - ``meta``: the :class:`PageMeta`.
+    - ``records``: the page's :class:`PayoutLink` objects, in the server's order. A
+      page from a walk holds only the links not handed out before, so it may hold
+      fewer than ``meta.records_on_current_page``.
+    - ``ipay_uuid=None``: InstantPay's reference for the request, which its support
+      asks for.
+    - ``timestamp=None``: when the server answered, in Indian time; ``None`` when it
+      is missing or unreadable.
+    - ``environment=None``: the server's word for where it runs (``"LIVE"``,
+      ``"SANDBOX"``, ...), any string.
+    """
 
     meta: PageMeta
     records: Sequence[PayoutLink]

@@ -33,9 +33,27 @@ class PageWalk:
     never a page beyond the 2N after the one being consumed). Use ``async with`` or
     :meth:`aclose` to cancel prefetched requests when leaving early.
 
-    ``max_records`` (a :class:`LinkWalk`'s ``max_items``) keeps it from asking for
-    pages those links cannot need; ``counts_records=False`` leaves the counting of
-    ``stats.records_yielded`` to whoever hands the links out one by one.
+    :meth:`Client.iter_pages` makes one; its arguments are the client's to give:
+
+    - ``fetch``: the coroutine function that reads one page,
+      ``fetch(query, number, throttle)``; the throttle is the walk's private request gate.
+    - ``query``: the :class:`Query` walked.
+    - ``start_page=1``: the first page read.
+    - ``concurrency=1``: pages requested at once, at most.
+    - ``consistency="fast"``: or ``"strict"``, one page at a time (see the README).
+    - ``resume=None``: a :class:`Checkpoint` to go on from; pass its ``query`` and
+      ``next_page`` as ``query`` and ``start_page`` too.
+    - ``clock=None``: what a ``Retry-After`` hold is slept on; the event loop's own
+      by default.
+    - ``max_records=None`` (a :class:`LinkWalk`'s ``max_items``): keeps it from asking
+      for pages those links cannot need.
+    - ``counts_records=True``: ``False`` leaves the counting of
+      ``stats.records_yielded`` to whoever hands the links out one by one.
+
+    Raises ``TypeError`` or ``ValueError`` for a bad ``start_page``, ``concurrency`` or
+    ``consistency``. Iterating raises what ``fetch`` raises, a
+    :class:`ResponseFormatError` for a server that breaks the paging rules and a
+    :class:`ConsistencyError` when the walk cannot heal.
     """
 
     def __init__(
@@ -197,8 +215,11 @@ def _seen(task: asyncio.Task[Read]) -> None:
 class LinkWalk:
     """Async iterator over every payout link of a :class:`PageWalk`, at most ``max_items``.
 
-    Make the :class:`PageWalk` with ``max_records=max_items, counts_records=False``
-    (``Client.iter_links`` does): this walk counts the links as it yields them.
+    ``pages`` is the :class:`PageWalk` it draws from (kept as :attr:`pages`);
+    ``max_items=None`` sets no limit. Make the walk with
+    ``max_records=max_items, counts_records=False`` (``Client.iter_links`` does):
+    this walk counts the links as it yields them. Raises ``TypeError`` or
+    ``ValueError`` for a ``max_items`` that is not an int of 1 or more.
 
     A page is fetched only when its first link is asked for (with ``concurrency=1``):
     a consumer that stops after five links has caused one request. Leaving a loop

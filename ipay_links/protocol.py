@@ -64,7 +64,20 @@ NO_RECORD_FOUND = "no record found"
 
 @attrs.frozen
 class Query:
-    """What a walk asks for, besides the page number: filters and the page size asked for."""
+    """What a walk asks for, besides the page number: filters and the page size asked for.
+
+    - ``per_page=100`` (:data:`DEFAULT_PER_PAGE`): the page size asked for; the
+      server's own page size wins.
+    - ``status=None``: a tuple of InstantPay's status strings (``("ISSUED",)``), or
+      ``None`` for links of every status.
+    - ``contact=None``: a name, mobile number or email the links were sent to.
+    - ``link_id=None``: one link's id.
+
+    The client builds it from a call's arguments and checks them there (``TypeError``
+    or ``ValueError`` naming a bad one, with ``per_page`` from 1 to
+    :data:`MAX_PER_PAGE`); this class itself checks nothing. Read it from a
+    :class:`Checkpoint` or a walk's ``query``.
+    """
 
     per_page: int = DEFAULT_PER_PAGE
     status: tuple[str, ...] | None = None

@@ -21,7 +21,8 @@ class FakeClock:
     whose outcome depends on how several tasks' waits interleave should assert on
     :attr:`sleeps`, not on :meth:`now`.
 
-    ``overshoot`` (seconds) is added to every sleep, as a busy machine wakes late.
+    ``start=0.0`` is the time :meth:`now` reads before any wait; ``overshoot=0.0``
+    (seconds) is added to every sleep, as a busy machine wakes late. Neither is checked.
     """
 
     def __init__(self, start: float = 0.0, *, overshoot: float = 0.0) -> None:

@@ -22,7 +22,24 @@ _HTML_502 = (
 
 @attrs.frozen
 class Fault:
-    """One scripted misbehaviour; build it with the class methods and pass it to ``inject``."""
+    """One scripted misbehaviour; build it with the class methods and pass it to ``inject``.
+
+    The attributes are what the class methods set; nothing is checked.
+
+    - ``kind``: which misbehaviour, the name of the class method that built it
+      (``"rate_limit"``, ``"reset"``, ...); a request it was served to records it as
+      :attr:`SeenRequest.fault`.
+    - ``http_status=200``: the HTTP status served, for the kinds that serve a status of
+      their own (``status``, ``html``, ``envelope``, ``rate_limit``, ``garbage``,
+      ``redirect``).
+    - ``headers={}``: headers of that answer (``Retry-After``, ``Location``).
+    - ``body=b""``: its body, for the kinds that serve no envelope.
+    - ``seconds=0.0``: how long a ``hang`` stays silent.
+    - ``statuscode=None``, ``message=""``: an ``envelope`` fault's ``statuscode`` and
+      ``status``.
+    - ``size=0``, ``chunked=False``: an ``oversized`` answer's padding in bytes, and
+      whether it is streamed without a Content-Length.
+    """
 
     kind: str
     http_status: int = 200
@@ -36,17 +53,22 @@ class Fault:
 
     @classmethod
     def status(cls, http_status: int, body: str = "") -> Fault:
-        """A bare HTTP status with a plain-text body and no InstantPay envelope."""
+        """HTTP ``http_status`` with ``body`` as plain text, and no InstantPay envelope."""
         return cls("status", http_status=http_status, body=body.encode())
 
     @classmethod
     def html(cls, http_status: int = 502) -> Fault:
-        """A gateway's HTML error page (nginx's 502 by default)."""
+        """A gateway's HTML error page, nginx's, with HTTP ``http_status`` (502 by default)."""
         return cls("html", http_status=http_status, body=_HTML_502.encode())
 
     @classmethod
     def envelope(cls, statuscode: str, message: str = "", http_status: int = 200) -> Fault:
-        """An InstantPay error envelope with ``statuscode`` (``SPD``, ``IAC``, ...)."""
+        """An InstantPay error envelope with ``statuscode`` (``SPD``, ``IAC``, ...).
+
+        ``message`` is its ``status`` text; ``http_status=200`` is the HTTP status, as
+        InstantPay usually sends its errors. ``data`` is null; the rest of the envelope
+        is the normal answer's.
+        """
         return cls("envelope", http_status=http_status, statuscode=statuscode, message=message)
 
     @classmethod
@@ -81,7 +103,7 @@ class Fault:
 
     @classmethod
     def redirect(cls, location: str, http_status: int = 302) -> Fault:
-        """A redirect to ``location`` (another origin, say)."""
+        """A redirect to ``location`` (another origin, say), HTTP ``http_status`` (302)."""
         return cls("redirect", http_status=http_status, headers={"Location": location})
 
     @classmethod
@@ -100,7 +122,12 @@ class Fault:
         http_status: int,
         envelope: dict[str, Any],
     ) -> web.StreamResponse:
-        """Serve this fault for ``request``, whose normal answer would be ``envelope``."""
+        """Serve this fault for ``request``; the simulator calls it.
+
+        ``http_status`` and ``envelope`` are the answer the request would have had
+        without the fault (a ``hang`` serves it late, ``truncate`` cuts it, ``oversized``
+        pads it); ``seen``, the request's record, gets the status and statuscode served.
+        """
         seen.http_status = self.http_status
         if self.kind == "hang":
             await asyncio.sleep(self.seconds)

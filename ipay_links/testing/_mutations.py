@@ -18,8 +18,15 @@ __all__ = ["Mutation"]
 class Mutation:
     """A scripted change of the data set, applied right after a request is answered.
 
-    ``after_page=P`` applies it once, after page P is first served; ``every=K``
-    after every K-th request. Build it with :meth:`insert` or :meth:`move`.
+    Build it with :meth:`insert` or :meth:`move` and pass it to ``Simulator.mutate``.
+    The attributes are what those set; nothing is checked.
+
+    - ``kind``: ``"insert"`` or ``"move"``.
+    - ``count``: links created, or links moved.
+    - ``from_status=None``, ``to_status=None``: a move's statuses.
+    - ``after_page=None``: apply it once, after page ``after_page`` is first served.
+    - ``every=None``: apply it after every ``every``-th request (it wins over
+      ``after_page``). Give one of the two.
     """
 
     kind: str
@@ -50,13 +57,21 @@ class Mutation:
         return cls("move", count, from_status, to_status, after_page=after_page, every=every)
 
     def due(self, seen: SeenRequest, served_pages: set[int | None], number: int) -> bool:
-        """Whether this mutation applies after request ``number`` (1-based), ``seen``."""
+        """Whether this mutation applies after request ``number`` (1-based), ``seen``.
+
+        ``served_pages`` are the page numbers the requests before it asked for. The simulator
+        asks this; a test has no need to.
+        """
         if self.every is not None:
             return number % self.every == 0
         return seen.page == self.after_page and seen.page not in served_pages
 
     def apply(self, links: list[dict[str, Any]], rng: random.Random, next_index: int) -> int:
-        """Change ``links`` in place; return how many new link ids were used."""
+        """Change ``links`` (wire form, newest first) in place; return how many ids it used.
+
+        ``rng`` picks the links a move changes and makes the new ones; ``next_index``
+        numbers the first new link's id. The simulator calls this.
+        """
         if self.kind == "insert":
             newest = parse_created(links[0]) if links else EPOCH
             fresh = [

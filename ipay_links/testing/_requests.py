@@ -18,7 +18,23 @@ __all__ = ["SeenRequest"]
 
 @attrs.define
 class SeenRequest:
-    """One request as the simulator received it, for tests to assert on."""
+    """One request as the simulator received it, for tests to assert on.
+
+    - ``method``, ``path``: the HTTP method and the URL's path.
+    - ``headers``: the request's headers, as received (not in the repr).
+    - ``raw_body``: the body's bytes (not in the repr).
+    - ``body``: the body parsed from JSON (not in the repr).
+    - ``page=None``, ``per_page=None``: the page number and page size asked for (the
+      simulator's default page size when none was).
+    - ``http_status=None``, ``statuscode=None``: the HTTP status and the envelope's
+      ``statuscode`` served; ``None`` until answered, and a fault's own when one was.
+    - ``fault=None``: the ``kind`` of the :class:`Fault` served, if any.
+    - ``received_at``: ``time.monotonic()`` when the request arrived (real time, not a
+      test's clock).
+
+    ``body``, ``page`` and ``per_page`` stay ``None`` for a request the simulator could
+    not read, which it refuses.
+    """
 
     method: str
     path: str

@@ -61,12 +61,27 @@ def _contact_matches(link: Mapping[str, Any], contact: str) -> bool:
 class Simulator:
     """A faithful stand-in for InstantPay's Payout Link List endpoint.
 
-    ``links`` is a count (a deterministic data set is generated from ``seed``) or
-    a list of links in wire form, newest first. The server pages by the size
-    asked for (``default_page_size`` when none is), capped at ``max_page_size``
-    when set, as the real server does. Requests with other credentials get an
-    ``IAC`` envelope. Every request is kept in :attr:`requests`; faults queued
-    with :meth:`inject` are served one per request, in order.
+    Run it with :meth:`serve`. Every request is kept in :attr:`requests` (a
+    :class:`SeenRequest` each); faults queued with :meth:`inject` are served one per
+    request, in order. Arguments (all but ``links`` keyword-only):
+
+    - ``links=100``: a count (a deterministic data set is generated from ``seed=0``,
+      with :func:`generate_links`) or a list of links in wire form, newest first,
+      kept as :attr:`links`.
+    - ``credentials=SIMULATOR_CREDENTIALS``: the only ones accepted; requests with
+      others get an ``IAC`` envelope.
+    - ``default_page_size=10``: the page size when a request asks for none.
+    - ``max_page_size=None``: when set, the server pages by at most this many, whatever
+      was asked for, as the real server does.
+    - ``latency=0.0``: seconds every answer waits before it is sent.
+    - ``environment="SANDBOX"``: the envelope's ``environment``.
+    - ``ignore_page_number=False``: ``True`` plays a broken server that serves page 1
+      for every page number.
+    - ``keep_requests=None``: keep only the latest this many in :attr:`requests`
+      (:attr:`request_count` counts every one); all of them by default.
+
+    Nothing is checked. :attr:`in_flight` and :attr:`max_in_flight` count the requests
+    being answered; :attr:`url` is the base URL while serving.
     """
 
     def __init__(
@@ -117,7 +132,10 @@ class Simulator:
         self._faults.extend([(fault, page)] * times)
 
     def inject_every(self, fault: Fault, every: int) -> None:
-        """Serve ``fault`` to every ``every``-th request, for as long as the simulator runs."""
+        """Serve ``fault`` to every ``every``-th request, for as long as the simulator runs.
+
+        Raises ``ValueError`` if ``every`` is below 1.
+        """
         if every < 1:
             raise ValueError(f"every must be at least 1, got {every}")
         self._periodic.append((fault, every))
@@ -159,7 +177,9 @@ class Simulator:
     ) -> None:
         """Wait until the server has received ``count`` requests in all (while serving).
 
-        Every request counts, also those :attr:`requests` no longer keeps.
+        Every request counts, also those :attr:`requests` no longer keeps. Raises
+        ``TimeoutError`` after ``timeout`` seconds (5 by default, real time) and
+        ``RuntimeError`` when the simulator is not serving.
         """
         arrived = self._arrived
         if arrived is None:
@@ -259,7 +279,12 @@ class Simulator:
         raw: bytes,
         seen: SeenRequest | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        """The (HTTP status, envelope) InstantPay would send for this request."""
+        """The (HTTP status, envelope) InstantPay would send for this request.
+
+        ``method``, ``headers`` and ``raw`` (the body's bytes) are the request's; no
+        fault, latency or mutation is applied. ``seen``, when given, gets the body,
+        page and page size read from it.
+        """
         if not self._authorised(headers):
             return 200, self.envelope("IAC", "Invalid dealer credentials")
         try:
@@ -341,7 +366,12 @@ class Simulator:
         return self.envelope("TXN", "Transaction Successful", {"meta": meta, "records": records})
 
     def envelope(self, statuscode: str, message: str, data: Any = None) -> dict[str, Any]:
-        """InstantPay's envelope, exactly as the reference page shows it."""
+        """InstantPay's envelope, exactly as the reference page shows it.
+
+        ``statuscode`` (``TXN``, ``ERR``, ...), ``message`` as its ``status`` and
+        ``data``, with a fresh ``timestamp`` (Indian time) and ``ipay_uuid``, and the
+        simulator's ``environment``.
+        """
         return {
             "statuscode": statuscode,
             "actcode": None,
