@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
-from .errors import ResponseFormatError, TransportError
+from ._network import Proxy, default_ssl_context
+from .errors import ResponseFormatError, TransportError, shown
 from .protocol import Request
 
 if TYPE_CHECKING:
@@ -27,11 +29,14 @@ class AiohttpTransport:
     """Sends requests to ``base_url`` with an ``aiohttp.ClientSession``.
 
     It creates its own session on first use unless one is given, and closes only
-    what it created. Each request is bounded by ``connect_timeout``, ``read_timeout``
-    (seconds without a byte) and its ``time_left``; answers over ``max_response_size``
-    bytes are refused. ``time_left`` is in the client's clock's seconds: under a clock
-    that is not the event loop's (a test's ``FakeClock``), ``real_time=False`` and it
-    bounds nothing in wall time.
+    what it created: a pool of ``max_connections``, trusting ``ssl`` (or the system's
+    CAs, read as ``trust_env`` says). Requests go through ``proxy`` when one is given.
+    A given session keeps its own connector, unless ``ssl`` is given. Each request is
+    bounded by ``connect_timeout``, ``read_timeout`` (seconds without a byte) and its
+    ``time_left``; answers over ``max_response_size`` bytes, decoded, are refused.
+    ``time_left`` is in the client's clock's seconds: under a clock that is not the
+    event loop's (a test's ``FakeClock``), ``real_time=False`` and it bounds nothing in
+    wall time.
     """
 
     def __init__(
@@ -43,8 +48,16 @@ class AiohttpTransport:
         read_timeout: float,
         max_response_size: int,
         real_time: bool = True,
+        proxy: Proxy | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        trust_env: bool = True,
+        max_connections: int = 100,
     ) -> None:
         self._base_url = base_url
+        self._proxy = proxy
+        self._ssl = ssl_context
+        self._trust_env = trust_env
+        self._max_connections = max_connections
         self._real_time = real_time
         self._session = session
         self._owns_session = session is None
@@ -70,6 +83,7 @@ class AiohttpTransport:
         """
         import aiohttp
 
+        proxy = self._proxy
         try:
             session = await self._session_now()
             async with session.request(
@@ -81,6 +95,10 @@ class AiohttpTransport:
                 timeout=self._timeout(time_left),
                 # Whatever the session was made with: every status is ours to map.
                 raise_for_status=False,
+                proxy=None if proxy is None else proxy.url,
+                proxy_auth=_proxy_auth(proxy),
+                # True: the connector's own (a given session's), else ours.
+                ssl=True if self._ssl is None else self._ssl,
             ) as response:
                 if on_head is not None:
                     on_head(response.status, response.headers)
@@ -88,8 +106,23 @@ class AiohttpTransport:
                 return response.status, response.headers, body
         except TimeoutError:
             error = TransportError("the request timed out")
+        except aiohttp.ClientConnectorCertificateError as exc:
+            error = TransportError(
+                f"TLS failure: certificate verify failed: {_verify_reason(exc)}", retryable=False
+            )
         except aiohttp.ClientSSLError as exc:
-            error = TransportError(f"TLS failure: {exc.__class__.__name__}", retryable=False)
+            error = TransportError(f"TLS failure: {_tls_reason(exc)}", retryable=False)
+        except aiohttp.ClientHttpProxyError as exc:
+            # The proxy answered CONNECT (or the request) with a refusal: 407, 403, ...
+            error = TransportError(
+                f"the proxy {_shown_proxy(proxy)} refused the connection: "
+                f"HTTP {exc.status} {shown(exc.message, 100)}".rstrip(),
+                retryable=False,
+            )
+        except aiohttp.ClientProxyConnectionError as exc:
+            error = TransportError(
+                f"cannot reach the proxy {_shown_proxy(proxy)}: {_os_reason(exc.os_error)}"
+            )
         except aiohttp.ClientPayloadError:
             error = TransportError("the answer was cut short before its end")
         except (aiohttp.ClientError, OSError) as exc:
@@ -110,8 +143,16 @@ class AiohttpTransport:
         if self._session is None:
             import aiohttp
 
-            # InstantPay's API is stateless: no cookie is kept or sent back.
-            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+            if self._ssl is None:
+                self._ssl = default_ssl_context(self._trust_env)
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._max_connections, ssl=self._ssl),
+                # InstantPay's API is stateless: no cookie is kept or sent back.
+                cookie_jar=aiohttp.DummyCookieJar(),
+                # The proxy was read from the environment when the client was made;
+                # aiohttp's own reading would also send ~/.netrc passwords to the API.
+                trust_env=False,
+            )
             self._closer = self._closed_with_the_loop()
             await anext(self._closer)
         return self._session
@@ -160,6 +201,40 @@ class AiohttpTransport:
 
 def _too_large(limit: int) -> ResponseFormatError:
     return ResponseFormatError(f"the answer is larger than max_response_size ({limit} bytes)")
+
+
+def _proxy_auth(proxy: Proxy | None) -> aiohttp.BasicAuth | None:
+    import aiohttp
+
+    if proxy is None or proxy.user is None:
+        return None
+    return aiohttp.BasicAuth(proxy.user, proxy.password or "")
+
+
+def _shown_proxy(proxy: Proxy | None) -> str:
+    # A proxy the client did not choose: a given session's own (its trust_env).
+    return "(the session's)" if proxy is None else proxy.shown
+
+
+def _verify_reason(exc: aiohttp.ClientConnectorCertificateError) -> str:
+    """Why the certificate was refused, as OpenSSL says it: ``self-signed certificate``..."""
+    cause = exc.certificate_error
+    reason = getattr(cause, "verify_message", None) or getattr(cause, "reason", None)
+    host = f"{exc.host}:{exc.port}"
+    return f"{reason or _os_reason(cause)} ({host})"
+
+
+def _tls_reason(exc: aiohttp.ClientSSLError) -> str:
+    cause = getattr(exc, "os_error", None)
+    return f"{_os_reason(cause) if cause is not None else type(exc).__name__}"
+
+
+def _os_reason(cause: BaseException) -> str:
+    """An OS or SSL error's own words, without aiohttp's wrapping."""
+    if isinstance(cause, ssl.SSLError) and cause.reason:
+        library = f"{cause.library} " if cause.library else ""
+        return f"{library}{cause.reason}".replace("_", " ").lower()
+    return getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
 
 
 def _describe(exc: BaseException) -> str:

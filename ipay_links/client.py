@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import ssl as _ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
@@ -20,6 +21,7 @@ from . import protocol
 from ._aiohttp import AiohttpTransport
 from ._checks import check_number, check_positive
 from ._clock import Clock, LoopClock
+from ._network import Proxy, check_ssl, parse_proxy, proxy_from_env
 from ._retry import RetryPolicy, RetryState
 from ._throttle import Throttle
 from ._transport import Transport
@@ -34,6 +36,7 @@ __all__ = ["DEFAULT_BASE_URL", "Client", "WalkOptions"]
 
 DEFAULT_BASE_URL = "https://api.instantpay.in"
 DEFAULT_MAX_RESPONSE_SIZE = 32 * 1024 * 1024
+DEFAULT_MAX_CONNECTIONS = 100
 DEFAULT_RETRY = RetryPolicy()
 # retry=None: one try, bounded in all by the default max_time (a server sending one
 # byte a second resets the read timeout with each byte, never this bound).
@@ -85,12 +88,26 @@ class Client:
     - ``credentials``: :class:`Credentials` (or use :meth:`from_env`).
     - ``base_url="https://api.instantpay.in"``: https, or plain http to a loopback host.
     - ``session=None``: an ``aiohttp.ClientSession`` to use (and leave open) instead of
-      the client's own.
+      the client's own. Its connector, and its own ``trust_env``, then decide the pool,
+      the CAs and the proxy, unless ``ssl`` or ``proxy`` is given.
     - ``retry=RetryPolicy()``: how each page request is retried; ``None`` sends each
       request once (bounded all the same by the default ``max_time``).
     - ``connect_timeout=10.0``, ``read_timeout=30.0``: seconds, per attempt; the read
       timeout counts from the last byte received.
-    - ``max_response_size=32 MiB``: answers larger than this, decoded, are refused.
+    - ``max_response_size=32 MiB``: answers larger than this, decoded, are refused,
+      whatever their ``Content-Encoding`` or ``Content-Length``.
+    - ``proxy=None``: ``"http://[user:password@]host:port"``, a forward proxy every request
+      goes through (HTTPS through ``CONNECT``); it wins over the environment. Its password
+      appears in no repr, error or log line.
+    - ``trust_env=True``: read the environment, as curl, requests and httpx do, when the
+      client is made: ``HTTPS_PROXY`` (``HTTP_PROXY`` for an http ``base_url``), else
+      ``ALL_PROXY``, unless ``NO_PROXY`` names the host (either case); and the CAs of
+      ``SSL_CERT_FILE``/``SSL_CERT_DIR``. ``False`` ignores all of them.
+    - ``ssl=None``: an ``ssl.SSLContext`` to trust instead of the system's CAs (a private
+      CA, a client certificate). It must verify certificates: checking cannot be switched
+      off through this library.
+    - ``max_connections=100``: the connection pool of the session the client creates
+      (not with ``session``: that session's connector decides).
     - ``clock=None``: what every wait (retries, Retry-After, a walk's hold) is slept on;
       the event loop's own by default, ``ipay_links.testing.FakeClock`` in tests.
     - ``transport=None``: anything with the ``send`` and ``aclose`` of
@@ -111,14 +128,33 @@ class Client:
         max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
         clock: Clock | None = None,
         transport: Transport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        ssl: _ssl.SSLContext | None = None,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise TypeError(f"credentials must be Credentials, not {type(credentials).__name__}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a RetryPolicy or None, not {type(retry).__name__}")
         check_positive("max_response_size", max_response_size)
+        check_positive("max_connections", max_connections)
+        if not isinstance(trust_env, bool):
+            raise TypeError(f"trust_env must be True or False, not {type(trust_env).__name__}")
+        context = check_ssl(ssl)
+        if session is not None and max_connections != DEFAULT_MAX_CONNECTIONS:
+            raise ValueError(
+                "max_connections sizes the client's own session: set the limit on your "
+                "session's connector instead (aiohttp.TCPConnector(limit=...))"
+            )
         self._credentials = credentials
         self._base_url = protocol.check_base_url(base_url)
+        chosen: Proxy | None = None
+        if proxy is not None:
+            chosen = parse_proxy(proxy)
+        elif trust_env and session is None:
+            chosen = proxy_from_env(self._base_url, os.environ)
+        self._proxy_password = None if chosen is None else chosen.password
         self._retry = retry
         connect = float(check_number("connect_timeout", connect_timeout, 0, inclusive=False))
         read = float(check_number("read_timeout", read_timeout, 0, inclusive=False))
@@ -132,9 +168,17 @@ class Client:
                 max_response_size=max_response_size,
                 # A test's clock is not wall time: its budget bounds no request in seconds.
                 real_time=isinstance(self._clock, LoopClock),
+                proxy=chosen,
+                ssl_context=context,
+                trust_env=trust_env,
+                max_connections=max_connections,
             )
         elif session is not None:
             raise ValueError("give a session or a transport, not both")
+        elif proxy is not None or context is not None:
+            raise ValueError(
+                "proxy and ssl configure the client's own transport: not with transport="
+            )
         self._transport = transport
         self._closed = False
 
@@ -146,7 +190,9 @@ class Client:
         (and ``IPAY_AUTH_CODE``, ``"1"`` when unset); the address from ``IPAY_BASE_URL``
         (:data:`DEFAULT_BASE_URL`, the real API, when unset). Pointing ``IPAY_BASE_URL`` at
         ``python -m ipay_links.testing`` (with its credentials) runs any program against
-        the simulator unchanged. ``overrides`` are any other arguments of :class:`Client`
+        the simulator unchanged. ``environ`` is the mapping read instead of ``os.environ``
+        (the proxy variables of ``trust_env`` are read from ``os.environ`` all the same).
+        ``overrides`` are any other arguments of :class:`Client`
         (``base_url`` or ``credentials`` among them, to set them in code instead).
 
         Raises ``ValueError`` naming every required variable that is unset or empty.
@@ -328,7 +374,7 @@ class Client:
         try:
             # Whatever the server sent back (a status message echoing our headers, say)
             # shows the secret as *** in every error built meanwhile.
-            with hiding(self._credentials.client_secret):
+            with hiding(self._credentials.client_secret, self._proxy_password or ""):
                 result = await self._exchange(request, page, remaining, gate, seen)
                 uuid = None if result.ipay_uuid is None else shown(result.ipay_uuid, 100)
             seen.update(statuscode="TXN", ipay_uuid=uuid)
