@@ -8,6 +8,7 @@ program that only uses the models, should not pay for it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import math
 import ssl
 from collections.abc import AsyncGenerator
@@ -96,7 +97,7 @@ class AiohttpTransport:
                 # Whatever the session was made with: every status is ours to map.
                 raise_for_status=False,
                 proxy=None if proxy is None else proxy.url,
-                proxy_auth=_proxy_auth(proxy),
+                proxy_headers=_proxy_headers(proxy),
                 # True: the connector's own (a given session's), else ours.
                 ssl=True if self._ssl is None else self._ssl,
             ) as response:
@@ -203,12 +204,12 @@ def _too_large(limit: int) -> ResponseFormatError:
     return ResponseFormatError(f"the answer is larger than max_response_size ({limit} bytes)")
 
 
-def _proxy_auth(proxy: Proxy | None) -> aiohttp.BasicAuth | None:
-    import aiohttp
-
+def _proxy_headers(proxy: Proxy | None) -> dict[str, str] | None:
+    """``Proxy-Authorization`` for a proxy with credentials (Basic, as curl sends it)."""
     if proxy is None or proxy.user is None:
         return None
-    return aiohttp.BasicAuth(proxy.user, proxy.password or "")
+    secret = f"{proxy.user}:{proxy.password or ''}".encode()
+    return {"Proxy-Authorization": "Basic " + base64.b64encode(secret).decode("ascii")}
 
 
 def _shown_proxy(proxy: Proxy | None) -> str:

@@ -68,7 +68,17 @@ class RetryState:
         self._clock = clock
         self._started = clock.now()
         self._wait = 0.0
+        self._excused = False
         self.attempts = 0
+        self.counted = 0
+
+    def excuse(self) -> None:
+        """Do not count the attempt that just failed against ``max_tries``.
+
+        A walk excuses a push-back (429, 503) of a request sent before it slowed down:
+        waiting out the server's limit is not a failure of the page.
+        """
+        self._excused = True
 
     def remaining(self) -> float:
         """Seconds left of ``max_time`` for this page."""
@@ -86,11 +96,16 @@ class RetryState:
         """True when ``error`` is final or waiting for another try would overrun ``max_time``."""
         if not isinstance(error, IpayError) or not error.retryable:
             return True
+        if not self._excused:
+            self.counted += 1
+        self._excused = False
+        if self.counted >= self.policy.max_tries:
+            return True
         retry_after: float | None = getattr(error, "retry_after", None)
         if retry_after is not None:
             wait = retry_after
         else:
-            wait = self.policy.backoff_delay(self.attempts - 1)
+            wait = self.policy.backoff_delay(max(self.counted - 1, 0))
         if self.too_late(wait):
             return True
         self._wait = wait
@@ -127,7 +142,7 @@ class RetryState:
             backoff.constant,
             IpayError,
             interval=0,
-            max_tries=self.policy.max_tries,
+            max_tries=None,  # give_up counts: an excused attempt is not a try
             max_time=None,
             jitter=None,
             giveup=self.give_up,

@@ -1,17 +1,45 @@
-"""One throttle for a walk: at most N requests in flight, fewer while the server pushes back."""
+"""One throttle for a walk: at most N requests in flight, fewer and further apart while the
+server pushes back."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+
+import attrs
 
 from ._clock import Clock
 from .errors import RateLimitError, ServiceUnavailableError
 from .protocol import PUSH_BACK_HTTP, retry_after_of
 
-__all__ = ["Throttle"]
+__all__ = ["Departure", "Throttle"]
+
+# The pace, once the server has pushed back: the first spacing between two requests is
+# the one the requests let through in the last WINDOW seconds had (at most 1 / WINDOW);
+# each push-back for a request sent at the current pace doubles it.
+WINDOW = 1.0
+# Each success shortens the spacing: quickly while it is longer than the one measured at
+# the last push-back (the rate known to pass), slowly beyond it (probing for more); under
+# a millisecond, requests are not paced at all.
+RECOVER = 0.95
+PROBE = 0.999
+UNPACED_BELOW = 0.001
+MAX_SPACING = 10.0
+SLOWER = 1.5
+MEASURED_AT_LEAST = 4
+MARGIN = 1.05
+
+
+@attrs.define
+class Departure:
+    """One request let go by the throttle: when it left, and what its answer taught."""
+
+    at: float
+    pushed_back: bool = False
+    excused: bool = False
 
 
 class Throttle:
@@ -26,6 +54,15 @@ class Throttle:
       answer's body is read or decoded: no request leaves after it, not even one
       freed by an answer that arrived with it. Other push-back (a transient
       statuscode in a 200) is learned once decoded (:meth:`learn`).
+    - Pacing: after a push-back, requests leave no closer together than ``spacing``
+      seconds, so held requests go again one after another, not at the same instant.
+      The first spacing is measured (the requests let through in the last second); a
+      push-back of a request that left at the current pace doubles it; successes shorten
+      it, quickly back to the rate measured at the last push-back, slowly beyond.
+    - One push-back per slow-down: a push-back of a request that left before the last
+      slow-down says nothing new (the walk has already slowed down for it). It changes
+      nothing, and its page is *excused* (:attr:`Departure.excused`): waiting out the
+      server's limit does not spend the page's tries.
     - Every hold is waited on ``clock``.
     - Slots go to waiters first come, first served: a freed slot is handed to the
       longest waiter, so only the request that gets it wakes up.
@@ -41,11 +78,17 @@ class Throttle:
         self.resume_at = 0.0
         self.retries = 0
         self.waits = 0
+        self.spacing = 0.0
+        self._known_spacing = 0.0
+        self._next_departure = -math.inf
+        self._slowed_at = -math.inf
+        self._hold_ended_at = -math.inf
+        self._let_through: deque[float] = deque()
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._decoding = asyncio.Lock()
 
-    async def acquire(self, time_left: float | None = None) -> None:
-        """Wait for a free slot and for any Retry-After hold to pass, then take the slot.
+    async def acquire(self, time_left: float | None = None) -> Departure:
+        """Wait for a free slot, any Retry-After hold and the pace, then take the slot.
 
         A hold that lasts longer than ``time_left`` (the page's own budget) raises
         :class:`RateLimitError` at once, as the page's own 429 would.
@@ -66,12 +109,29 @@ class Throttle:
                 continue
             if self.in_flight < self.limit and not self._waiters:
                 self.in_flight += 1
-                return
-            await self._wait_for_hand_off()
+            else:
+                await self._wait_for_hand_off()
+            try:
+                await self._keep_pace()
+            except BaseException:
+                self.release()
+                raise
             if self.resume_at <= self._clock.now():
-                return
+                return Departure(self._clock.now())
             # A hold began while this request waited: give the slot back and wait it out.
             self.release()
+
+    async def _keep_pace(self) -> None:
+        """Wait until ``spacing`` has passed since the last request left, then leave.
+
+        No turn is booked ahead: a slow-down while this request waits moves its turn.
+        """
+        while self.spacing > 0:
+            now = self._clock.now()
+            if self._next_departure <= now:
+                self._next_departure = now + self.spacing
+                return
+            await self._clock.sleep(self._next_departure - now)
 
     async def _wait_for_hand_off(self) -> None:
         """Queue up until :meth:`_wake` hands over a slot (already counted in flight)."""
@@ -91,29 +151,86 @@ class Throttle:
         self.in_flight -= 1
         self._wake()
 
-    def hear(self, http_status: int, headers: Mapping[str, str]) -> None:
+    def hear(
+        self, http_status: int, headers: Mapping[str, str], departure: Departure | None = None
+    ) -> None:
         """Read an answer's status line as it arrives: a 429 or 503 pushes back at once."""
         if http_status in PUSH_BACK_HTTP:
-            self.push_back(retry_after_of(http_status, headers))
+            self.push_back(retry_after_of(http_status, headers), departure)
 
-    def push_back(self, retry_after: float | None) -> None:
-        """The server pushed back: halve the limit, and hold every request ``retry_after`` s."""
-        self.limit = max(1, self.limit // 2)
+    def push_back(self, retry_after: float | None, departure: Departure | None = None) -> None:
+        """The server pushed back the request of ``departure``: slow down, and hold ``retry_after``.
+
+        Slowing down (halving the limit, doubling the spacing) happens once for all the
+        requests that left before it: a push-back for one of those only marks it excused.
+        """
+        now = self._clock.now()
+        if departure is not None:
+            departure.pushed_back = True
+        # A request that left at the instant of the slow-down may have left before it.
+        if departure is None or departure.at > self._slowed_at:
+            self._slow_down(now)
+        elif departure is not None:
+            departure.excused = True
         if retry_after is not None:
-            self.resume_at = max(self.resume_at, self._clock.now() + retry_after)
+            self.resume_at = max(self.resume_at, now + retry_after)
+            self._hold_ended_at = self.resume_at
 
-    def learn(self, error: BaseException | None) -> None:
+    def _slow_down(self, now: float) -> None:
+        """Halve the limit and lengthen the spacing, after what was let through lately.
+
+        The spacing becomes at least ``SLOWER`` times what it was, and at least the one
+        the server let through lately (:meth:`_measured_spacing`): that pace is known to
+        pass, and successes shorten the spacing quickly back to it, slowly beyond.
+        Unpaced until now, the walk starts at one request per slot per ``WINDOW``, or
+        the pace measured, whichever is faster.
+        """
+        self._slowed_at = now
+        self.limit = max(1, self.limit // 2)
+        measured = self._measured_spacing(now)
+        if self.spacing == 0:
+            self.spacing = WINDOW / self.maximum if measured is None else SLOWER * measured
+        else:
+            self.spacing = max(SLOWER * self.spacing, MARGIN * (measured or 0.0))
+        self._known_spacing = MARGIN * (measured or 0.0)
+        self.spacing = min(self.spacing, MAX_SPACING)
+        self._next_departure = max(self._next_departure, now + self.spacing)
+
+    def _measured_spacing(self, now: float) -> float | None:
+        """The mean spacing of the requests let through in the last ``WINDOW`` of sending.
+
+        A hold is no sending: the window starts after the last one ended. ``None`` with
+        fewer than ``MEASURED_AT_LEAST`` requests in it.
+        """
+        start = max(now - WINDOW, self._hold_ended_at)
+        while self._let_through and self._let_through[0] < start:
+            self._let_through.popleft()
+        if len(self._let_through) < MEASURED_AT_LEAST or now <= self._let_through[0]:
+            return None
+        return (now - self._let_through[0]) / (len(self._let_through) - 1)
+
+    def learn(self, error: BaseException | None, departure: Departure | None = None) -> None:
         """Adjust to how a request ended: success grows the limit, push-back halves it.
 
         A 429 or 503 was learned from its status line already (:meth:`hear`).
         """
         if error is None:
             self.limit = min(self.maximum, self.limit + 1)
+            if departure is not None:
+                self._let_through.append(departure.at)
+                if len(self._let_through) > 1000:
+                    self._let_through.popleft()
+            if self.spacing > 0:
+                fast = self.spacing > self._known_spacing
+                self.spacing *= RECOVER if fast else PROBE
+                if self.spacing < UNPACED_BELOW:
+                    self.spacing = 0.0
         elif (
             isinstance(error, RateLimitError | ServiceUnavailableError)
             and error.http_status not in PUSH_BACK_HTTP
+            and not (departure is not None and departure.pushed_back)
         ):
-            self.push_back(error.retry_after)
+            self.push_back(error.retry_after, departure)
         self._wake()
 
     @asynccontextmanager

@@ -23,7 +23,7 @@ from ._checks import check_number, check_positive
 from ._clock import Clock, LoopClock
 from ._network import Proxy, check_ssl, parse_proxy, proxy_from_env
 from ._retry import RetryPolicy, RetryState
-from ._throttle import Throttle
+from ._throttle import Departure, Throttle
 from ._transport import Transport
 from ._walkstate import Checkpoint, Consistency
 from .credentials import Credentials, check_endpoint_ip
@@ -356,7 +356,9 @@ class Client:
             )
 
         async def attempt() -> Page:
-            return await self._attempt(request, page, state.attempts, state.remaining, gate)
+            return await self._attempt(
+                request, page, state.attempts, state.remaining, gate, state.excuse
+            )
 
         return await state.run(attempt, on_retry)
 
@@ -367,6 +369,7 @@ class Client:
         number: int,
         remaining: Callable[[], float],
         gate: Throttle | None,
+        excuse: Callable[[], None],
     ) -> Page:
         """One attempt, logged at DEBUG whatever its outcome."""
         started = time.perf_counter()
@@ -375,7 +378,7 @@ class Client:
             # Whatever the server sent back (a status message echoing our headers, say)
             # shows the secret as *** in every error built meanwhile.
             with hiding(self._credentials.client_secret, self._proxy_password or ""):
-                result = await self._exchange(request, page, remaining, gate, seen)
+                result = await self._exchange(request, page, remaining, gate, seen, excuse)
                 uuid = None if result.ipay_uuid is None else shown(result.ipay_uuid, 100)
             seen.update(statuscode="TXN", ipay_uuid=uuid)
             return result
@@ -406,16 +409,20 @@ class Client:
         remaining: Callable[[], float],
         gate: Throttle | None,
         seen: dict[str, object],
+        excuse: Callable[[], None],
     ) -> Page:
         """Send and decode; in a walk, with a slot of ``gate`` while on the wire only.
 
         ``remaining()`` is what is left of the page's ``max_time``, read again once the
         walk lets the request go: a wait for a slot or a hold is part of the budget.
+        ``excuse()`` is called when the walk excuses a push-back (it had already slowed
+        down for it): that attempt does not count against ``max_tries``.
         """
         error: BaseException | None = None
+        departure: Departure | None = None
         try:
             if gate is not None:
-                await gate.acquire(remaining())
+                departure = await gate.acquire(remaining())
             time_left = remaining()
             try:
                 if time_left <= 0:
@@ -424,7 +431,11 @@ class Client:
                         retryable=False,
                     )
                 http_status, headers, body = await self._transport.send(
-                    request, time_left=time_left, on_head=None if gate is None else gate.hear
+                    request,
+                    time_left=time_left,
+                    on_head=None
+                    if gate is None
+                    else functools.partial(gate.hear, departure=departure),
                 )
             finally:
                 if gate is not None:
@@ -437,7 +448,9 @@ class Client:
             raise
         finally:
             if gate is not None:
-                gate.learn(error)
+                gate.learn(error, departure)
+                if departure is not None and departure.excused:
+                    excuse()
 
 
 def _resumed_query(resume: Checkpoint, filters: Mapping[str, object], start_page: int) -> Query:

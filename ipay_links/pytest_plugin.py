@@ -61,7 +61,10 @@ async def _client(ipay_simulator: Simulator) -> AsyncIterator[Client]:
 
     assert ipay_simulator.url is not None
     clock = FakeClock()
-    async with Client(ipay_simulator.credentials, base_url=ipay_simulator.url, clock=clock) as c:
+    # trust_env=False: a proxy of the environment would be on the way to the loopback simulator.
+    async with Client(
+        ipay_simulator.credentials, base_url=ipay_simulator.url, clock=clock, trust_env=False
+    ) as c:
         yield c
 
 

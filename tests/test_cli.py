@@ -639,7 +639,7 @@ def test_check_exits_4_when_the_server_cannot_be_reached(
         port = sock.getsockname()[1]
     assert main(["check", "--base-url", f"http://127.0.0.1:{port}"]) == 4
     (line,) = capsys.readouterr().err.splitlines()
-    assert "TransportError" in line and line.endswith("check --base-url and the network")
+    assert "TransportError" in line and line.endswith("check --base-url, the proxy and the network")
 
 
 @pytest.mark.parametrize("command", [["check"], ["export"], ["page", "1"]])

@@ -288,8 +288,10 @@ async def test_throttle_holds_every_request_until_retry_after_has_passed() -> No
     throttle.hear(429, {"Retry-After": "2"})
     throttle.release()
     await asyncio.gather(throttle.acquire(), throttle.acquire())
-    assert clock.sleeps == [2.0, 2.0]  # both waited the hold, exactly, together
-    assert clock.now() == 2.0
+    # Both waited the hold, exactly; then they left paced, not together: one request
+    # per slot per second (4 slots) until the server's pace is measured.
+    assert clock.sleeps == [2.0, 2.0, 0.25]
+    assert clock.now() == 2.25
     assert throttle.waits == 2
 
 

@@ -18,6 +18,7 @@ import asyncio
 import io
 import logging
 import os
+import ssl
 import sys
 import time
 import traceback
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from .._network import parse_proxy
 from .._plain import to_plain
 from .._retry import RetryPolicy
 from .._walkstate import CONSISTENCY_LEVELS
@@ -132,6 +134,18 @@ def _source(parser: argparse.ArgumentParser) -> None:
         "--base-url",
         metavar="URL",
         help=f"API root (default: IPAY_BASE_URL, else {DEFAULT_BASE_URL}); not with --simulator",
+    )
+    parser.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="forward proxy, http://[user:password@]host:port (default: HTTPS_PROXY or "
+        "ALL_PROXY, unless NO_PROXY names the host)",
+    )
+    parser.add_argument(
+        "--ca-bundle",
+        type=Path,
+        metavar="FILE",
+        help="PEM file of the CAs to trust instead of the system's (default: SSL_CERT_FILE)",
     )
 
 
@@ -320,13 +334,18 @@ def _check_arguments(args: argparse.Namespace) -> None:
 def _check_source(args: argparse.Namespace) -> None:
     """The simulator, or a base URL and the credentials from the environment."""
     if args.simulator:
-        if args.base_url is not None:
-            raise UsageError(
-                "--simulator serves its own links: leave out --base-url, or --simulator to "
-                "ask the server at --base-url"
-            )
+        for flag in ("base_url", "proxy", "ca_bundle"):
+            if getattr(args, flag) is not None:
+                name = "--" + flag.replace("_", "-")
+                raise UsageError(
+                    f"--simulator serves its own links in this process: leave out {name}, or "
+                    "--simulator to ask the server at --base-url"
+                )
         args.credentials = None
         return
+    if args.proxy is not None:
+        parse_proxy(args.proxy, "--proxy")
+    args.ssl = None if args.ca_bundle is None else _trusting(args.ca_bundle)
     # As Client.from_env: --base-url, else IPAY_BASE_URL, else the real API.
     args.base_url = check_base_url(
         args.base_url or os.environ.get("IPAY_BASE_URL") or DEFAULT_BASE_URL
@@ -337,6 +356,18 @@ def _check_source(args: argparse.Namespace) -> None:
         raise UsageError(
             f"{exc} (or add --simulator to try ipay-links without credentials)"
         ) from None
+
+
+def _trusting(bundle: Path) -> ssl.SSLContext:
+    """A context that trusts the CAs of ``bundle`` (a PEM file) and no other."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cafile=bundle)
+    except OSError as exc:
+        raise UsageError(f"--ca-bundle {bundle}: {exc.strerror or exc}") from None
+    except ssl.SSLError:
+        raise UsageError(f"--ca-bundle {bundle}: no PEM certificate in it") from None
+    return context
 
 
 def _check_export(args: argparse.Namespace) -> None:
@@ -352,7 +383,9 @@ def _check_export(args: argparse.Namespace) -> None:
 async def _open_client(args: argparse.Namespace) -> AsyncIterator[Client]:
     retry = RetryPolicy(max_tries=args.retries)
     if args.credentials is not None:
-        async with Client(args.credentials, base_url=args.base_url, retry=retry) as client:
+        async with Client(
+            args.credentials, base_url=args.base_url, retry=retry, proxy=args.proxy, ssl=args.ssl
+        ) as client:
             yield client
         return
     from ..testing import Simulator
@@ -360,7 +393,8 @@ async def _open_client(args: argparse.Namespace) -> AsyncIterator[Client]:
     simulator = Simulator(args.simulator_links)
     async with (
         simulator.serve() as url,
-        Client(simulator.credentials, base_url=url, retry=retry) as client,
+        # The simulator is in this process: no proxy of the environment is on the way.
+        Client(simulator.credentials, base_url=url, retry=retry, trust_env=False) as client,
     ):
         yield client
 
@@ -433,7 +467,7 @@ def _fix(error: IpayError) -> str:
             "against what InstantPay issued for this account"
         )
     if isinstance(error, TransportError):
-        return "the server could not be reached: check --base-url and the network"
+        return "the server could not be reached: check --base-url, the proxy and the network"
     if isinstance(error, RateLimitError | ServiceUnavailableError):
         return "the server is up but busy or down for now: try again later"
     return "the server does not answer as InstantPay's API does: check --base-url"
