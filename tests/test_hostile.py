@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -181,3 +183,53 @@ async def test_lone_surrogates_in_server_text_are_escaped() -> None:
     error = caught.value
     str(error).encode("utf-8")  # printable to any UTF-8 stream, a log file's included
     assert "bad \\ud800 x" in error.status_message and error.ipay_uuid == "u\\udfff"
+
+
+BOMB_CHILD = """
+import asyncio, resource, sys, zlib
+from aiohttp import web
+import ipay_links as il
+from ipay_links.testing import Simulator
+
+def bomb(decoded_mib):
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip
+    block = bytes(1024 * 1024)
+    parts = [packer.compress(b'{"statuscode":"TXN","status":"') ]
+    parts += [packer.compress(block) for _ in range(decoded_mib)]
+    return b"".join(parts) + packer.flush()
+
+async def main():
+    body = bomb(int(sys.argv[1]))
+    async def handle(request):
+        return web.Response(body=body, headers={"Content-Encoding": "gzip"})
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    client = il.Client(Simulator(1).credentials, base_url=f"http://127.0.0.1:{port}", retry=None)
+    async with client:
+        try:
+            await client.fetch_page()
+        except il.ResponseFormatError as error:
+            print("refused:", error)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("grew_kib", after - before)
+    await runner.cleanup()
+
+asyncio.run(main())
+"""
+
+
+def test_a_gzip_bomb_is_refused_in_memory_bounded_by_the_limit() -> None:
+    # 512 MiB of zeros, about 0.5 MB on the wire; the default limit is 32 MiB.
+    done = subprocess.run(
+        [sys.executable, "-c", BOMB_CHILD, "512"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refused: " in done.stdout and "larger than max_response_size" in done.stdout
+    grew_mib = int(done.stdout.split("grew_kib")[1]) / 1024
+    assert grew_mib < 3 * 32  # peak memory: under three times the limit, not 512 MiB
