@@ -73,8 +73,9 @@ def count_attempts(requests: list[Any]) -> int:
     return attempts
 
 
+# 20 examples: a rate-limit fault paces the rest of its walk in real time (about 0.2 s).
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     schedule=st.lists(FAULTS, max_size=10),
