@@ -94,8 +94,10 @@ class AiohttpTransport:
                 data=request.body,
                 allow_redirects=False,
                 timeout=self._timeout(time_left),
-                # Whatever the session was made with: every status is ours to map.
+                # Whatever the session was made with: every status is ours to map, and
+                # every answer is decoded (and so counted against max_response_size).
                 raise_for_status=False,
+                auto_decompress=True,
                 proxy=None if proxy is None else proxy.url,
                 proxy_headers=_proxy_headers(proxy),
                 # True: the connector's own (a given session's), else ours.

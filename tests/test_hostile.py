@@ -172,6 +172,24 @@ async def test_an_injected_session_that_raises_for_status_changes_nothing() -> N
     assert caught.value.http_status == 401 and caught.value.attempts == 2
 
 
+async def test_an_injected_sessions_timeout_and_decompression_change_nothing() -> None:
+    page = json.dumps(envelope([], 1, 0)).encode()
+
+    async def handle(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)  # longer than the session's own total timeout
+        body = gzip.compress(page)
+        return web.Response(body=body, headers={"Content-Encoding": "gzip"})
+
+    timeout = aiohttp.ClientTimeout(total=0.001)
+    async with (
+        answering(handle) as url,
+        aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session,
+        il.Client(CREDENTIALS, base_url=url, session=session, retry=None) as client,
+    ):
+        got = await client.fetch_page()
+    assert got.meta.total_records == 0  # decoded, and not cut by the session's timeout
+
+
 async def test_lone_surrogates_in_server_text_are_escaped() -> None:
     async def handle(request: web.Request) -> web.Response:
         body = '{"statuscode": "RPI", "status": "bad \\ud800 x", "ipay_uuid": "u\\udfff"}'
