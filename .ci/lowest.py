@@ -1,7 +1,7 @@
 """Print pip constraints pinning every dependency of pyproject.toml to its floor.
 
 Used by .ci/run to test the lowest versions we claim to support: the runtime
-dependencies and the [test] extra (`name>=X` becomes `name==X`).
+dependencies and the [test] and [db] extras (`name>=X` becomes `name==X`).
 """
 
 import re
@@ -10,6 +10,7 @@ import tomllib
 from pathlib import Path
 
 project = tomllib.loads(Path(sys.argv[1]).read_text())["project"]
-for requirement in [*project["dependencies"], *project["optional-dependencies"]["test"]]:
+extras = project["optional-dependencies"]
+for requirement in [*project["dependencies"], *extras["test"], *extras["db"]]:
     if match := re.fullmatch(r"([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*>=\s*([^,;\s]+)", requirement):
         print(f"{match[1]}=={match[2]}")

@@ -12,6 +12,8 @@ import pytest
 import ipay_links as il
 from ipay_links.testing import Simulator
 
+from ._postgres import postgres_fixture  # noqa: F401  # `postgres`: one server a session
+
 pytest_plugins = ["pytester"]  # runs test files as a user's project would
 
 DATA = Path(__file__).parent / "data"

@@ -46,6 +46,7 @@ from ..models import LinkStatus, Page
 from ..protocol import MAX_PER_PAGE, check_base_url, check_page, check_positive, make_query
 from ._export import export, file_target, query_options
 from ._formats import FORMATS
+from ._sync import DatabaseError, run_changes, run_sync, since_of
 from ._usage import UsageError
 
 __all__ = ["main"]
@@ -84,6 +85,24 @@ _CHECK_EPILOG = f"""examples:
 {_CREDENTIALS}
 exit codes: 0 the credentials work, 2 usage (a variable missing), 3 credentials refused,
 4 the server cannot be reached or does not answer as InstantPay does."""
+
+
+_SYNC_EXAMPLES = f"""examples:
+  ipay-links sync --simulator                      (into ipay-links.db, here)
+  ipay-links sync --concurrency 8 --db postgresql://ipay@db.internal/links
+  ipay-links sync --status issued --db mirror.db   (a filtered sync marks nothing missing)
+
+{_CREDENTIALS}
+One sync at a time writes a database: a second exits 2. A sync cut short is resumed by
+the next one with the same filters (--restart abandons it).
+exit codes: 0 done, 2 usage or another sync running, 3 authentication refused,
+4 API, network or database failure (resume it by running the command again), 130
+interrupted."""
+
+_CHANGES_EXAMPLES = """examples:
+  ipay-links changes --since 2026-12-01 --field status --format csv
+  ipay-links changes --since 12                    (what syncs after run 12 recorded)
+exit codes: 0 done, 2 usage, 4 database failure."""
 
 
 def _positive(text: str) -> int:
@@ -197,6 +216,8 @@ def _parser() -> tuple[argparse.ArgumentParser, Commands]:
     _export_parser(commands)
     _page_parser(commands)
     _check_parser(commands)
+    _sync_parser(commands)
+    _changes_parser(commands)
     _simulate_parser(commands)
     return parser, commands
 
@@ -292,6 +313,73 @@ def _check_parser(commands: Commands) -> None:
     parser.set_defaults(retries=1)  # one request: a check says what happened to it
 
 
+def _walk_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency", type=_positive, default=1, metavar="N", help="pages requested at once"
+    )
+    parser.add_argument(
+        "--consistency",
+        choices=CONSISTENCY_LEVELS,
+        default="fast",
+        help="strict reads one page at a time, exact under any change (see the README)",
+    )
+
+
+def _database(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        default="ipay-links.db",
+        metavar="URL",
+        help="an SQLite file or sqlite:///PATH, or postgresql://user@host/db "
+        "(default: %(default)s in this directory)",
+    )
+
+
+def _sync_parser(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "sync",
+        help="mirror every link into a database, and record what changed",
+        description="Walk every link and upsert it into --db by link id, one transaction per "
+        "page; record each changed field in payout_link_changes. A sync cut short (killed, "
+        "failed, Ctrl-C) is resumed by the next sync of the same filters. Needs the db extra: "
+        'pip install "ipay-links[db]".',
+        epilog=_SYNC_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _filters(parser)
+    _database(parser)
+    _walk_options(parser)
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="abandon a sync of these filters that was cut short, and start again",
+    )
+    _common(parser)
+
+
+def _changes_parser(commands: Commands) -> None:
+    parser = commands.add_parser(
+        "changes",
+        help="print what changed, as recorded by sync",
+        description="Print the changed fields recorded by ipay-links sync, oldest first: "
+        "sync_id, link_id, field, old_value, new_value, seen_at.",
+        epilog=_CHANGES_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _database(parser)
+    parser.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only changes after a moment (2026-12-01, 2026-12-01T09:30+05:30; Indian time "
+        "when no zone) or after a sync run's id (12)",
+    )
+    parser.add_argument("--field", help="only this field's changes (example: --field status)")
+    parser.add_argument(
+        "--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)"
+    )
+    _debug(parser)
+
+
 def _simulate_parser(commands: Commands) -> None:
     from ..testing._serve import add_simulator_arguments
 
@@ -316,6 +404,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
     ``--simulator``). After this a ``ValueError`` or ``TypeError`` is a bug of ours.
     """
     try:
+        if args.command == "changes":
+            return
         if args.command == "simulate":
             if args.fault:
                 check_positive("--fault-every", args.fault_every)
@@ -323,7 +413,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         _check_source(args)
         if args.command == "page":
             check_page(args.number)
-        if args.command != "check":
+        if args.command not in ("check",):
             make_query(**query_options(args))
         if args.command == "export":
             _check_export(args)
@@ -482,10 +572,22 @@ async def _simulate(args: argparse.Namespace) -> None:
         raise UsageError(str(exc)) from None
 
 
+async def _sync(args: argparse.Namespace) -> None:
+    await run_sync(args, _open_client)
+
+
+async def _changes(args: argparse.Namespace) -> None:
+    if args.since is not None:
+        since_of(args.since)  # a bad --since is a usage error before the database is opened
+    await run_changes(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] = {
     "export": _export,
     "page": _page,
     "check": _check,
+    "sync": _sync,
+    "changes": _changes,
     "simulate": _simulate,
 }
 
@@ -561,7 +663,7 @@ def _exit_code(error: Exception) -> int | None:
     """The exit code of an expected failure; ``None`` for any other exception (a bug)."""
     if isinstance(error, AuthenticationError):
         return EXIT_AUTH
-    if isinstance(error, IpayError):
+    if isinstance(error, IpayError | DatabaseError):
         return EXIT_FAILURE
     if isinstance(error, OSError | UnicodeError):
         return EXIT_FILE

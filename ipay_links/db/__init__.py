@@ -1,0 +1,28 @@
+"""Mirror every payout link into a database, and record what changed: ``ipay-links sync``.
+
+Needs the ``db`` extra (``pip install "ipay-links[db]"``: SQLAlchemy 2 with aiosqlite and
+asyncpg); the rest of the library never imports it.
+
+    async with Client.from_env() as client:
+        report = await sync(client, "ipay-links.db")          # or postgresql://...
+    async for change in changes_since("ipay-links.db", field="status"):
+        print(change.link_id, change.old_value, "->", change.new_value)
+
+The tables (``payout_links``, ``payout_link_changes``, ``sync_runs``) are described in
+the README.
+"""
+
+from ._engine import DEFAULT_DATABASE, SyncBusyError
+from ._schema import SCHEMA_VERSION
+from ._sync import Change, SyncReport, changes_since, count_links, sync
+
+__all__ = [
+    "DEFAULT_DATABASE",
+    "SCHEMA_VERSION",
+    "Change",
+    "SyncBusyError",
+    "SyncReport",
+    "changes_since",
+    "count_links",
+    "sync",
+]

@@ -1,0 +1,181 @@
+"""The mirror's tables, in SQLAlchemy Core: one definition for SQLite and PostgreSQL.
+
+Two column types keep values exact on both: :class:`ExactDecimal` (``NUMERIC`` in
+PostgreSQL, the decimal's own text in SQLite: never a float) and :class:`Moment` (an
+aware datetime: ``timestamptz`` in PostgreSQL, ISO 8601 text with its offset in SQLite).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+__all__ = [
+    "LINK_FIELDS",
+    "SCHEMA_VERSION",
+    "ExactDecimal",
+    "Moment",
+    "changes",
+    "links",
+    "metadata",
+    "runs",
+    "settings",
+]
+
+# The schema this version writes; a database with a newer one is refused, an older one
+# migrated (see _migrate in _sync.py).
+SCHEMA_VERSION = 1
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """A ``Decimal`` stored exactly: ``NUMERIC`` where the database has it, text elsewhere."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class Moment(TypeDecorator[datetime]):
+    """An aware datetime: ``timestamptz`` in PostgreSQL, ISO 8601 text in UTC elsewhere."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(DateTime(timezone=True))
+        return dialect.type_descriptor(Text())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a datetime without a zone cannot be stored: {value}")
+        # In UTC, so that the text of two moments sorts as they do.
+        return value if dialect.name == "postgresql" else value.astimezone(UTC).isoformat()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.fromisoformat(value)
+
+
+metadata = MetaData()
+
+settings = Table(
+    "ipay_links_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("started_at", Moment, nullable=False),
+    Column("ended_at", Moment),
+    # The walk's query, as canonical JSON: a later sync with the same one resumes it.
+    Column("query", Text, nullable=False),
+    # running (or killed while it was), complete, failed, interrupted, abandoned.
+    Column("state", String(16), nullable=False),
+    Column("checkpoint", Text),
+    Column("seen", Integer, nullable=False, default=0),
+    Column("new", Integer, nullable=False, default=0),
+    Column("changed", Integer, nullable=False, default=0),
+    Column("missing", Integer, nullable=False, default=0),
+    Column("stats", Text),
+    Column("error", Text),
+)
+
+# Every field of PayoutLink, the contact flattened, in the order of the class.
+LINK_FIELDS = (
+    "status",
+    "amount",
+    "purpose",
+    "description",
+    "contact_name",
+    "contact_email",
+    "contact_mobile",
+    "reference_no",
+    "order_id",
+    "url",
+    "qr_url",
+    "payment_modes",
+    "verify_bene",
+    "activated_at",
+    "expired_at",
+)
+
+links = Table(
+    "payout_links",
+    metadata,
+    Column("link_id", String(64), primary_key=True),
+    Column("status", String(32), nullable=False),
+    Column("amount", ExactDecimal, nullable=False),
+    Column("purpose", Text),
+    Column("description", Text),
+    Column("contact_name", Text),
+    Column("contact_email", Text),
+    Column("contact_mobile", Text),
+    Column("reference_no", Text),
+    Column("order_id", Text),
+    Column("url", Text),
+    Column("qr_url", Text),
+    # The modes joined with "|", as in a CSV export ("ACCOUNT|VPA").
+    Column("payment_modes", Text, nullable=False),
+    Column("verify_bene", Boolean),
+    Column("activated_at", Moment),
+    Column("expired_at", Moment),
+    Column("first_seen_at", Moment, nullable=False),
+    Column("last_seen_at", Moment, nullable=False),
+    Column("last_sync_id", Integer, ForeignKey("sync_runs.id"), nullable=False),
+    # Set when a complete, unfiltered sync no longer sees the link; never deleted.
+    Column("missing_since", Moment),
+)
+
+changes = Table(
+    "payout_link_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sync_id", Integer, ForeignKey("sync_runs.id"), nullable=False),
+    Column("link_id", String(64), nullable=False),
+    Column("field", String(32), nullable=False),
+    Column("old_value", Text),
+    Column("new_value", Text),
+    Column("seen_at", Moment, nullable=False),
+    Index("payout_link_changes_link_id", "link_id"),
+    Index("payout_link_changes_seen_at", "seen_at"),
+    Index("payout_link_changes_sync_id", "sync_id"),
+)
+
+Index("payout_links_last_sync_id", links.c.last_sync_id)

@@ -1,0 +1,456 @@
+"""A sync: walk every link, upsert it, record what changed; one transaction per page.
+
+Each page's upserts, its change rows and the run's checkpoint commit together, so a sync
+killed at any point leaves the database as it was after some whole page, and the next
+sync of the same query goes on from there (same run, same ``sync_id``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+from sqlalchemy import Row, and_, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .._plain import to_plain
+from .._walkstate import Checkpoint, Consistency, WalkStats
+from ..client import Client, Statuses
+from ..errors import shown
+from ..models import PayoutLink
+from ..protocol import Query, make_query
+from ._engine import engine_for, shown_url, sync_lock
+from ._schema import LINK_FIELDS, SCHEMA_VERSION, changes, links, metadata, runs, settings
+
+__all__ = ["Change", "SyncReport", "changes_since", "sync"]
+
+logger = logging.getLogger("ipay_links.db")
+
+# A run left in one of these states is resumed by the next sync of its query.
+_UNFINISHED = ("running", "failed", "interrupted")
+
+
+@attrs.frozen
+class SyncReport:
+    """How a sync ended.
+
+    - ``sync_id``: the run's id in ``sync_runs`` (a resumed run keeps its own).
+    - ``resumed``: whether it went on from an earlier run cut short.
+    - ``seen``, ``new``, ``changed``: links stored, links not known before, known links
+      with at least one field changed (resumed runs count from their start).
+    - ``missing``: links a complete, unfiltered sync no longer saw (``None`` when filtered).
+    - ``stats``: the walk's :class:`~ipay_links.WalkStats` (of this process's part).
+    - ``database``: the database's URL, without its password.
+    """
+
+    sync_id: int
+    resumed: bool
+    seen: int
+    new: int
+    changed: int
+    missing: int | None
+    stats: WalkStats
+    database: str
+
+
+@attrs.frozen
+class Change:
+    """One changed field of one link, as ``payout_link_changes`` holds it.
+
+    ``old_value`` and ``new_value`` are text (``None`` for no value): amounts with their
+    exact digits, datetimes in ISO 8601, payment modes joined with ``|``.
+    """
+
+    sync_id: int
+    link_id: str
+    field: str
+    old_value: str | None
+    new_value: str | None
+    seen_at: datetime
+
+
+async def sync(
+    client: Client,
+    database: str | AsyncEngine,
+    *,
+    status: Statuses = None,
+    contact: str | None = None,
+    link_id: str | None = None,
+    per_page: int | None = None,
+    concurrency: int = 1,
+    consistency: Consistency = "fast",
+    restart: bool = False,
+) -> SyncReport:
+    """Mirror every link of the query into ``database``, and record what changed.
+
+    ``database`` is a path to an SQLite file, an ``sqlite:///`` or ``postgresql://`` URL,
+    or an ``AsyncEngine`` (left open); the tables are created on first use. The filters,
+    ``per_page``, ``concurrency`` and ``consistency`` are those of
+    :meth:`Client.iter_pages`. An earlier run of the same query cut short (killed, failed,
+    interrupted) is resumed, unless ``restart`` (it is then marked abandoned).
+
+    Raises ``SyncBusyError`` when another sync is writing the database, ``ValueError`` or
+    ``TypeError`` for a bad argument (before anything is sent), the walk's
+    :class:`~ipay_links.IpayError` when it fails (the run is then left ``failed``, to be
+    resumed), and ``RuntimeError`` for a database written by a newer ipay-links.
+    """
+    query = make_query(per_page=per_page, status=status, contact=contact, link_id=link_id)
+    engine = engine_for(database)
+    try:
+        async with sync_lock(engine):
+            await _prepare(engine)
+            return await _run(client, engine, query, concurrency, consistency, restart)
+    finally:
+        if engine is not database:
+            await engine.dispose()
+
+
+async def _prepare(engine: AsyncEngine) -> None:
+    """Create the tables, or check that the schema is one this version knows."""
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+        found = await conn.scalar(select(settings.c.value).where(settings.c.key == "schema"))
+        if found is None:
+            await conn.execute(insert(settings).values(key="schema", value=str(SCHEMA_VERSION)))
+        elif int(found) > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{shown_url(engine)} holds schema {found}, written by a newer ipay-links "
+                f"(this one writes {SCHEMA_VERSION}): upgrade ipay-links"
+            )
+        # Schema 1 is the first: later versions migrate older schemas here.
+
+
+def _query_key(query: Query) -> str:
+    return json.dumps(to_plain(query), sort_keys=True, separators=(",", ":"))
+
+
+async def _run(
+    client: Client,
+    engine: AsyncEngine,
+    query: Query,
+    concurrency: int,
+    consistency: Consistency,
+    restart: bool,
+) -> SyncReport:
+    key = _query_key(query)
+    async with engine.begin() as conn:
+        earlier = (
+            await conn.execute(
+                select(runs)
+                .where(and_(runs.c.query == key, runs.c.state.in_(_UNFINISHED)))
+                .order_by(runs.c.id.desc())
+                .limit(1)
+            )
+        ).first()
+        now = _now()
+        if earlier is not None and restart:
+            await conn.execute(
+                update(runs)
+                .where(and_(runs.c.query == key, runs.c.state.in_(_UNFINISHED)))
+                .values(state="abandoned", ended_at=now)
+            )
+            earlier = None
+        if earlier is None:
+            sync_id = await conn.scalar(
+                insert(runs).values(started_at=now, query=key, state="running").returning(runs.c.id)
+            )
+            counts = {"seen": 0, "new": 0, "changed": 0}
+            resume = None
+        else:
+            sync_id = earlier.id
+            await conn.execute(update(runs).where(runs.c.id == sync_id).values(state="running"))
+            counts = {"seen": earlier.seen, "new": earlier.new, "changed": earlier.changed}
+            resume = None if earlier.checkpoint is None else json.loads(earlier.checkpoint)
+    assert sync_id is not None
+    if resume is None:
+        walk = client.iter_pages(
+            per_page=query.per_page,
+            status=query.status,
+            contact=query.contact,
+            link_id=query.link_id,
+            concurrency=concurrency,
+            consistency=consistency,
+        )
+    else:
+        walk = client.iter_pages(
+            resume=Checkpoint.from_dict(resume), concurrency=concurrency, consistency=consistency
+        )
+    try:
+        async with walk:
+            async for page in walk:
+                async with engine.begin() as conn:
+                    new, changed = await _store(conn, page.records, sync_id, _now())
+                    counts["seen"] += len(page.records)
+                    counts["new"] += new
+                    counts["changed"] += changed
+                    checkpoint = walk.checkpoint
+                    saved = None if checkpoint.next_page is None else checkpoint.to_dict()
+                    await conn.execute(
+                        update(runs)
+                        .where(runs.c.id == sync_id)
+                        .values(checkpoint=None if saved is None else json.dumps(saved), **counts)
+                    )
+        missing = await _finish(engine, sync_id, query, walk.stats)
+    except BaseException as exc:
+        state = (
+            "interrupted"
+            if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+            else "failed"
+        )
+        await _end(engine, sync_id, state, shown(f"{type(exc).__name__}: {exc}"))
+        raise
+    return SyncReport(
+        sync_id=sync_id,
+        resumed=earlier is not None,
+        missing=missing,
+        stats=walk.stats,
+        database=shown_url(engine),
+        **counts,
+    )
+
+
+async def _end(engine: AsyncEngine, sync_id: int, state: str, error: str) -> None:
+    """Leave the run ``failed`` or ``interrupted``, with why; resumable."""
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(runs)
+                .where(runs.c.id == sync_id)
+                .values(state=state, ended_at=_now(), error=error)
+            )
+    except Exception:  # the database is gone too: the run stays "running", resumable all the same
+        logger.warning("could not record that sync %d ended %s", sync_id, state, exc_info=True)
+
+
+async def _finish(engine: AsyncEngine, sync_id: int, query: Query, stats: WalkStats) -> int | None:
+    """Mark the run complete; after an unfiltered sync, what it no longer saw is missing."""
+    unfiltered = query.status is None and query.contact is None and query.link_id is None
+    now = _now()
+    missing: int | None = None
+    async with engine.begin() as conn:
+        if unfiltered:
+            gone = [
+                row.link_id
+                for row in await conn.execute(
+                    select(links.c.link_id).where(
+                        and_(links.c.last_sync_id != sync_id, links.c.missing_since.is_(None))
+                    )
+                )
+            ]
+            missing = len(gone)
+            if gone:
+                await conn.execute(
+                    insert(changes),
+                    [_change(sync_id, one, "missing_since", None, now, now) for one in gone],
+                )
+                await conn.execute(
+                    update(links)
+                    .where(and_(links.c.last_sync_id != sync_id, links.c.missing_since.is_(None)))
+                    .values(missing_since=now)
+                )
+        await conn.execute(
+            update(runs)
+            .where(runs.c.id == sync_id)
+            .values(
+                state="complete",
+                ended_at=now,
+                checkpoint=None,
+                missing=missing or 0,
+                stats=json.dumps(to_plain(stats)),
+                error=None,
+            )
+        )
+    return missing
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _row(link: PayoutLink) -> dict[str, Any]:
+    """The link's columns, the contact flattened."""
+    contact = link.contact_details
+    return {
+        "status": str(link.status),
+        "amount": link.amount,
+        "purpose": link.purpose,
+        "description": link.description,
+        "contact_name": None if contact is None else contact.name,
+        "contact_email": None if contact is None else contact.email,
+        "contact_mobile": None if contact is None else contact.mobile,
+        "reference_no": link.reference_no,
+        "order_id": link.order_id,
+        "url": link.url,
+        "qr_url": link.qr_url,
+        "payment_modes": "|".join(link.payment_modes),
+        "verify_bene": link.verify_bene,
+        "activated_at": link.activated_at,
+        "expired_at": link.expired_at,
+    }
+
+
+def _text(value: object) -> str | None:
+    """A column's value as the text of a change row."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def _change(
+    sync_id: int, link_id: str, field: str, old: object, new: object, seen_at: datetime
+) -> dict[str, Any]:
+    return {
+        "sync_id": sync_id,
+        "link_id": link_id,
+        "field": field,
+        "old_value": _text(old),
+        "new_value": _text(new),
+        "seen_at": seen_at,
+    }
+
+
+_UPDATE = (
+    update(links)
+    .where(links.c.link_id == bindparam("key"))
+    .values(
+        {name: bindparam(name) for name in LINK_FIELDS}
+        | {
+            "last_seen_at": bindparam("last_seen_at"),
+            "last_sync_id": bindparam("last_sync_id"),
+            "missing_since": None,
+        }
+    )
+)
+
+
+async def _store(
+    conn: AsyncConnection, page: Sequence[PayoutLink], sync_id: int, now: datetime
+) -> tuple[int, int]:
+    """Upsert one page's links; a change row per field that differs. Returns (new, changed)."""
+    latest = {link.link_id: link for link in page}  # a link twice in a page: its last form
+    if not latest:
+        return 0, 0
+    known: dict[str, Row[Any]] = {
+        row.link_id: row
+        for row in await conn.execute(select(links).where(links.c.link_id.in_(list(latest))))
+    }
+    added: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    changed = 0
+    for link_id, link in latest.items():
+        values = _row(link)
+        old = known.get(link_id)
+        if old is None:
+            added.append(
+                values
+                | {
+                    "link_id": link_id,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "last_sync_id": sync_id,
+                }
+            )
+            continue
+        before = old._mapping
+        diffs = [
+            _change(sync_id, link_id, name, before[name], values[name], now)
+            for name in LINK_FIELDS
+            if before[name] != values[name]
+        ]
+        if before["missing_since"] is not None:
+            diffs.append(
+                _change(sync_id, link_id, "missing_since", before["missing_since"], None, now)
+            )
+        changed += bool(diffs)
+        changed_rows += diffs
+        kept.append(values | {"key": link_id, "last_seen_at": now, "last_sync_id": sync_id})
+    if added:
+        await conn.execute(insert(links), added)
+    if kept:
+        await conn.execute(_UPDATE, kept)
+    if changed_rows:
+        await conn.execute(insert(changes), changed_rows)
+    return len(added), changed
+
+
+def _absent_file(engine: AsyncEngine) -> str | None:
+    """An SQLite database's file when it does not exist (opening it would create it)."""
+    if engine.url.get_backend_name() != "sqlite":
+        return None
+    file = engine.url.database or ""
+    return None if Path(file).exists() else file
+
+
+async def changes_since(
+    database: str | AsyncEngine,
+    *,
+    since: datetime | None = None,
+    since_sync: int | None = None,
+    field: str | None = None,
+) -> AsyncIterator[Change]:
+    """The change rows recorded after ``since`` (a moment) or in syncs after ``since_sync``.
+
+    Oldest first; ``field`` keeps one field's changes (``"status"``). Raises
+    ``ValueError`` for a naive ``since`` or a field the table does not record.
+    """
+    if since is not None and since.tzinfo is None:
+        raise ValueError("since must carry its zone (2026-12-01T00:00+05:30)")
+    if field is not None and field not in (*LINK_FIELDS, "missing_since"):
+        raise ValueError(f"no such field: {field} (one of {', '.join(LINK_FIELDS)}, missing_since)")
+    engine = engine_for(database)
+    if (file := _absent_file(engine)) is not None:
+        await engine.dispose()
+        raise ValueError(f"no database at {file}: run ipay-links sync first")
+    try:
+        statement = select(changes).order_by(changes.c.id)
+        if since is not None:
+            statement = statement.where(changes.c.seen_at > since)
+        if since_sync is not None:
+            statement = statement.where(changes.c.sync_id > since_sync)
+        if field is not None:
+            statement = statement.where(changes.c.field == field)
+        async with engine.connect() as conn:
+            if not await conn.run_sync(
+                lambda sync: sync.dialect.has_table(sync, "payout_link_changes")
+            ):
+                raise ValueError(
+                    f"{shown_url(engine)} holds no sync yet: run ipay-links sync first"
+                )
+            result = await conn.stream(statement)
+            async for row in result:
+                yield Change(
+                    sync_id=row.sync_id,
+                    link_id=row.link_id,
+                    field=row.field,
+                    old_value=row.old_value,
+                    new_value=row.new_value,
+                    seen_at=row.seen_at,
+                )
+    finally:
+        if engine is not database:
+            await engine.dispose()
+
+
+async def count_links(database: str | AsyncEngine) -> int:
+    """How many links the mirror holds (missing ones included)."""
+    engine = engine_for(database)
+    try:
+        async with engine.connect() as conn:
+            return int(await conn.scalar(select(func.count()).select_from(links)) or 0)
+    finally:
+        if engine is not database:
+            await engine.dispose()

@@ -1,0 +1,243 @@
+"""ipay_links.db: the mirror of every link, and what changed, in real databases.
+
+Each test runs on an SQLite file and on a real PostgreSQL server started by the tests
+(tests/_postgres.py); the simulator is the server, on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import ipay_links as il
+from ipay_links.db import SyncBusyError, changes_since, sync
+from ipay_links.db._engine import database_url
+from ipay_links.testing import Fault, Simulator
+
+from ._postgres import PostgresServer
+from .conftest import FAST_RETRY
+
+LINKS = 230
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path / "mirror.db")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    yield server.new_database()
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[Simulator, il.Client]]:
+    simulator = Simulator(LINKS, seed=11)
+    async with (
+        simulator.serve() as url,
+        il.Client(simulator.credentials, base_url=url, retry=FAST_RETRY) as client,
+    ):
+        yield simulator, client
+
+
+async def rows(database: str, table: str, order: str) -> list[dict[str, Any]]:
+    """Every row of ``table``, as plain values (the mirror's own columns excluded)."""
+    engine = create_async_engine(database_url(database))
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY {order}"))  # noqa: S608
+            return [dict(row._mapping) for row in result]
+    finally:
+        await engine.dispose()
+
+
+async def mirrored(database: str) -> dict[str, dict[str, Any]]:
+    return {row["link_id"]: row for row in await rows(database, "payout_links", "link_id")}
+
+
+async def test_a_first_sync_stores_every_link_exactly(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    simulator, client = served
+    report = await sync(client, database, concurrency=4)
+    assert (report.sync_id, report.resumed) == (1, False)
+    assert (report.seen, report.new, report.changed, report.missing) == (LINKS, LINKS, 0, 0)
+    stored = await mirrored(database)
+    assert sorted(stored) == sorted(record["linkId"] for record in simulator.links)
+    for record in simulator.links:
+        row = stored[record["linkId"]]
+        assert row["status"] == record["status"]
+        # Exact: the amount's digits as InstantPay sent them, never a float.
+        assert Decimal(str(row["amount"])) == Decimal(str(record["amount"]))
+        assert row["last_sync_id"] == 1 and row["missing_since"] is None
+    assert await rows(database, "payout_link_changes", "id") == []
+    (run,) = await rows(database, "sync_runs", "id")
+    assert run["state"] == "complete" and run["seen"] == LINKS and run["checkpoint"] is None
+    assert json.loads(run["stats"])["total_pages"] == 3
+
+
+async def test_a_second_sync_records_each_changed_field_and_the_new_links(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    simulator, client = served
+    await sync(client, database)
+    claimed = [r for r in simulator.links if r["status"] == "ISSUED"][:3]
+    for record in claimed:
+        record["status"] = "CLAIMED"
+    simulator.links[0]["amount"] = 120.11  # a float on the wire: stored exactly
+    gone = simulator.links.pop()  # no longer listed
+    simulator.links.insert(0, {**simulator.links[5], "linkId": "f" * 24})
+    report = await sync(client, database)
+    assert (report.sync_id, report.new, report.missing) == (2, 1, 1)
+    found = {
+        (c.link_id, c.field, c.old_value, c.new_value)
+        async for c in changes_since(database, since_sync=1)
+    }
+    expected = {(r["linkId"], "status", "ISSUED", "CLAIMED") for r in claimed}
+    assert expected <= found
+    assert (simulator.links[1]["linkId"], "amount") in {(c[0], c[1]) for c in found}
+    (missing,) = [c for c in found if c[1] == "missing_since"]
+    assert missing[0] == gone["linkId"] and missing[2] is None
+    stored = await mirrored(database)
+    assert stored[gone["linkId"]]["missing_since"] is not None  # kept, marked missing
+    assert Decimal(str(stored[simulator.links[1]["linkId"]]["amount"])) == Decimal("120.11")
+    assert report.changed == len({c[0] for c in found} - {gone["linkId"]})
+
+
+async def test_a_sync_with_no_change_at_the_server_adds_no_change_row(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    _, client = served
+    await sync(client, database, concurrency=3)
+    before = await mirrored(database)
+    report = await sync(client, database, concurrency=3)
+    assert (report.new, report.changed, report.missing) == (0, 0, 0)
+    assert await rows(database, "payout_link_changes", "id") == []
+    after = await mirrored(database)
+    assert {k: {**v, "last_seen_at": None, "last_sync_id": None} for k, v in before.items()} == {
+        k: {**v, "last_seen_at": None, "last_sync_id": None} for k, v in after.items()
+    }
+
+
+async def test_a_failed_sync_is_resumed_by_the_next_one_as_the_same_run(
+    served: tuple[Simulator, il.Client], database: str, tmp_path: Path
+) -> None:
+    simulator, client = served
+    simulator.inject(Fault.envelope("RPI", "bad request"), page=2)  # permanent: the walk fails
+    with pytest.raises(il.ApiError):
+        await sync(client, database, per_page=100)
+    (run,) = await rows(database, "sync_runs", "id")
+    assert run["state"] == "failed" and "RPI" in run["error"]
+    assert json.loads(run["checkpoint"])["next_page"] == 2
+    assert len(await mirrored(database)) == 100  # page 1, committed whole
+    report = await sync(client, database, per_page=100)
+    assert (report.sync_id, report.resumed, report.seen, report.new) == (1, True, LINKS, LINKS)
+    assert [seen.page for seen in simulator.requests][-2:] == [2, 3]  # page 1 not read again
+    assert len(await mirrored(database)) == LINKS
+
+
+async def test_restart_abandons_the_run_cut_short(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    simulator, client = served
+    simulator.inject(Fault.envelope("RPI", "bad request"), page=2)
+    with pytest.raises(il.ApiError):
+        await sync(client, database, per_page=100)
+    report = await sync(client, database, per_page=100, restart=True)
+    assert (report.sync_id, report.resumed) == (2, False)
+    states = [run["state"] for run in await rows(database, "sync_runs", "id")]
+    assert states == ["abandoned", "complete"]
+
+
+async def test_a_filtered_sync_marks_nothing_missing(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    _, client = served
+    await sync(client, database)
+    report = await sync(client, database, status="CLAIMED")
+    assert report.missing is None
+    assert all(row["missing_since"] is None for row in (await mirrored(database)).values())
+
+
+async def test_two_syncs_at_once_never_interleave(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    simulator, client = served
+    simulator.pause()
+    first = asyncio.create_task(sync(client, database))
+    await simulator.wait_for_requests(1)  # the first holds the lock, waiting for page 1
+    with pytest.raises(SyncBusyError, match="another ipay-links sync is writing"):
+        await sync(client, database)
+    simulator.resume()
+    report = await first
+    assert report.seen == LINKS
+    assert len(await rows(database, "sync_runs", "id")) == 1
+
+
+async def test_a_database_of_a_newer_schema_is_refused(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    _, client = served
+    await sync(client, database)
+    engine = create_async_engine(database_url(database))
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE ipay_links_settings SET value = '99'"))
+    await engine.dispose()
+    with pytest.raises(RuntimeError, match="schema 99, written by a newer ipay-links"):
+        await sync(client, database)
+
+
+def test_bad_databases_are_refused_before_anything_is_sent() -> None:
+    for bad, message in [
+        ("mysql://u@h/db", "SQLite \\(a file\\) or PostgreSQL"),
+        ("sqlite:///:memory:", "in-memory"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            database_url(bad)
+    with pytest.raises(ValueError, match="not a database URL") as caught:
+        database_url("postgresql://user:s3cret@host:notaport/db")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_the_command_line_syncs_and_reports_changes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipay_links.cli import main
+
+    db = str(tmp_path / "cli.db")
+    argv = ["sync", "--simulator", "--simulator-links", "60", "--db", db, "-q"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("sync 1 complete: 60 links seen, 60 new, 0 changed, 0 missing\n")
+    # Fewer links at the server: the rest are missing, each a change row.
+    assert main([*argv[:3], "50", *argv[4:]]) == 0
+    assert "sync 2 complete: 50 links seen, 0 new, 0 changed, 10 missing" in capsys.readouterr().out
+    assert main(["changes", "--db", db, "--since", "1", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "sync_id,link_id,field,old_value,new_value,seen_at"
+    assert len(lines) == 11 and all(",missing_since,," in line for line in lines[1:])
+    assert main(["changes", "--db", db, "--field", "status"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_the_command_line_says_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipay_links.cli import main
+
+    assert main(["changes", "--db", str(tmp_path / "none.db"), "--since", "yesterday"]) == 2
+    assert "--since 'yesterday': give a sync id" in capsys.readouterr().err
+    assert main(["changes", "--db", str(tmp_path / "typo.db")]) == 2
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "typo.db").exists()  # not created by looking
+    argv = ["sync", "--simulator", "--db", "mysql://u:pw@h/db"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "SQLite (a file) or PostgreSQL" in err and "pw" not in err
