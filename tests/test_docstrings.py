@@ -1,6 +1,7 @@
 """Every public name has a docstring that help() shows: what it does and each argument.
 
-The public names are those of ``ipay_links.__all__`` and ``ipay_links.testing.__all__``.
+The public names are those of ``__all__`` in ``ipay_links``, ``ipay_links.testing`` and
+``ipay_links.db``.
 Each class and function needs a docstring of its own. Each parameter of a function,
 of a class's ``__init__`` (named in the class docstring) and of a public method,
 classmethod or property defined in the class itself (named in the method's docstring or
@@ -21,9 +22,10 @@ from types import ModuleType
 from typing import Any
 
 import ipay_links
+import ipay_links.db
 import ipay_links.testing
 
-MODULES = (ipay_links, ipay_links.testing)
+MODULES = (ipay_links, ipay_links.testing, ipay_links.db)
 # Classes whose constructor is documented in another form than a list of arguments.
 OTHER_FORMS = {"WalkOptions", "Clock"}
 

@@ -64,8 +64,11 @@ class SyncReport:
 class Change:
     """One changed field of one link, as ``payout_link_changes`` holds it.
 
-    ``old_value`` and ``new_value`` are text (``None`` for no value): amounts with their
-    exact digits, datetimes in ISO 8601, payment modes joined with ``|``.
+    - ``sync_id``: the sync run that saw the change; ``link_id``: the link's id.
+    - ``field``: the column (``status``, ``amount``, ..., ``missing_since``).
+    - ``old_value``, ``new_value``: text (``None`` for no value): amounts with their exact
+      digits, datetimes in ISO 8601, payment modes joined with ``|``.
+    - ``seen_at``: when the sync stored it (UTC).
     """
 
     sync_id: int
@@ -88,11 +91,12 @@ async def sync(
     consistency: Consistency = "fast",
     restart: bool = False,
 ) -> SyncReport:
-    """Mirror every link of the query into ``database``, and record what changed.
+    """Walk every link with ``client`` into ``database``, and record what changed.
 
     ``database`` is a path to an SQLite file, an ``sqlite:///`` or ``postgresql://`` URL,
-    or an ``AsyncEngine`` (left open); the tables are created on first use. The filters,
-    ``per_page``, ``concurrency`` and ``consistency`` are those of
+    or an ``AsyncEngine`` (left open); the tables are created on first use. ``status``,
+    ``contact`` and ``link_id`` are InstantPay's filters (a filtered sync marks nothing
+    missing); ``per_page``, ``concurrency`` and ``consistency`` are those of
     :meth:`Client.iter_pages`. An earlier run of the same query cut short (killed, failed,
     interrupted) is resumed, unless ``restart`` (it is then marked abandoned).
 
@@ -402,10 +406,11 @@ async def changes_since(
     since_sync: int | None = None,
     field: str | None = None,
 ) -> AsyncIterator[Change]:
-    """The change rows recorded after ``since`` (a moment) or in syncs after ``since_sync``.
+    """The change rows of ``database`` after ``since`` (a moment), or of syncs after ``since_sync``.
 
-    Oldest first; ``field`` keeps one field's changes (``"status"``). Raises
-    ``ValueError`` for a naive ``since`` or a field the table does not record.
+    ``database`` is a path, a URL or an engine, as for :func:`sync`. Oldest first;
+    ``field`` keeps one field's changes (``"status"``). Raises ``ValueError`` for a naive
+    ``since``, a field the table does not record, or a database with no sync yet.
     """
     if since is not None and since.tzinfo is None:
         raise ValueError("since must carry its zone (2026-12-01T00:00+05:30)")
@@ -446,7 +451,7 @@ async def changes_since(
 
 
 async def count_links(database: str | AsyncEngine) -> int:
-    """How many links the mirror holds (missing ones included)."""
+    """How many links the mirror in ``database`` holds (missing ones included)."""
     engine = engine_for(database)
     try:
         async with engine.connect() as conn:
