@@ -182,14 +182,15 @@ class Throttle:
         The spacing becomes at least ``SLOWER`` times what it was, and at least the one
         the server let through lately (:meth:`_measured_spacing`): that pace is known to
         pass, and successes shorten the spacing quickly back to it, slowly beyond.
-        Unpaced until now, the walk starts at one request per slot per ``WINDOW``, or
-        the pace measured, whichever is faster.
+        Unpaced until now, the walk starts at 1.5 times the pace measured or, with too few
+        requests to measure, at one request per slot per ``WINDOW`` (at least four).
         """
         self._slowed_at = now
         self.limit = max(1, self.limit // 2)
         measured = self._measured_spacing(now)
         if self.spacing == 0:
-            self.spacing = WINDOW / self.maximum if measured is None else SLOWER * measured
+            unmeasured = WINDOW / max(self.maximum, MEASURED_AT_LEAST)
+            self.spacing = unmeasured if measured is None else SLOWER * measured
         else:
             self.spacing = max(SLOWER * self.spacing, MARGIN * (measured or 0.0))
         self._known_spacing = MARGIN * (measured or 0.0)
