@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = ["AiohttpTransport"]
 
+_AIOHTTP_DECODED_LIMIT = 2**25
+
 
 class AiohttpTransport:
     """Sends requests to ``base_url`` with an ``aiohttp.ClientSession``.
@@ -85,6 +87,7 @@ class AiohttpTransport:
         import aiohttp
 
         proxy = self._proxy
+        error: TransportError | ResponseFormatError
         try:
             session = await self._session_now()
             async with session.request(
@@ -126,8 +129,19 @@ class AiohttpTransport:
             error = TransportError(
                 f"cannot reach the proxy {_shown_proxy(proxy)}: {_os_reason(exc.os_error)}"
             )
-        except aiohttp.ClientPayloadError:
-            error = TransportError("the answer was cut short before its end")
+        except aiohttp.ClientPayloadError as exc:
+            if "Decompressed data exceeds" in str(exc):
+                # aiohttp < 3.14 refuses a gzip read decoding to more than 32 MiB itself.
+                limit = self._max_response_size
+                error = (
+                    _too_large(limit)
+                    if limit <= _AIOHTTP_DECODED_LIMIT
+                    else _too_large(
+                        _AIOHTTP_DECODED_LIMIT, "aiohttp's own limit on one decoded read"
+                    )
+                )
+            else:
+                error = TransportError("the answer was cut short before its end")
         except (aiohttp.ClientError, OSError) as exc:
             error = TransportError(f"{exc.__class__.__name__}: {_describe(exc)}")
         raise error
@@ -202,8 +216,8 @@ class AiohttpTransport:
         return b"".join(chunks)
 
 
-def _too_large(limit: int) -> ResponseFormatError:
-    return ResponseFormatError(f"the answer is larger than max_response_size ({limit} bytes)")
+def _too_large(limit: int, what: str = "max_response_size") -> ResponseFormatError:
+    return ResponseFormatError(f"the answer is larger than {what} ({limit} bytes)")
 
 
 def _proxy_headers(proxy: Proxy | None) -> dict[str, str] | None:
