@@ -194,12 +194,12 @@ async def _run(
                     counts["seen"] += len(page.records)
                     counts["new"] += new
                     counts["changed"] += changed
-                    checkpoint = walk.checkpoint
-                    saved = None if checkpoint.next_page is None else checkpoint.to_dict()
+                    # The last page's checkpoint says the walk is over (next_page None):
+                    # a sync killed before it is marked complete resumes straight to the
+                    # end, never to page 1 with the counts already kept.
+                    saved = json.dumps(walk.checkpoint.to_dict())
                     await conn.execute(
-                        update(runs)
-                        .where(runs.c.id == sync_id)
-                        .values(checkpoint=None if saved is None else json.dumps(saved), **counts)
+                        update(runs).where(runs.c.id == sync_id).values(checkpoint=saved, **counts)
                     )
         missing = await _finish(engine, sync_id, query, walk.stats)
     except BaseException as exc:
