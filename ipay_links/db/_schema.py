@@ -7,6 +7,7 @@ aware datetime: ``timestamptz`` in PostgreSQL, ISO 8601 text with its offset in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -44,6 +45,42 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
+# The conversions are the types' bind and result processors themselves, one plain
+# function per value: a sync converts some 80 values per link, and the layers of
+# TypeDecorator.process_bind_param cost about as much as the database's own insert.
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _checked(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"a datetime without a zone cannot be stored: {value}")
+    return value
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else _checked(value)
+
+
+def _utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    # In UTC, so that the text of two moments sorts as they do.
+    return _checked(value).astimezone(UTC).isoformat()
+
+
+def _moment(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
 class ExactDecimal(TypeDecorator[Decimal]):
     """A ``Decimal`` stored exactly: ``NUMERIC`` where the database has it, text elsewhere."""
 
@@ -55,13 +92,18 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return dialect.type_descriptor(Numeric(asdecimal=True))
         return dialect.type_descriptor(Text())
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        return None if dialect.name == "postgresql" else _decimal_text
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        return None if dialect.name == "postgresql" else _decimal
+
     def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
-        if value is None or dialect.name == "postgresql":
-            return value
-        return str(value)
+        processor = self.bind_processor(dialect)
+        return value if processor is None else processor(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        return None if value is None else Decimal(value)
+        return _decimal(value)
 
 
 class Moment(TypeDecorator[datetime]):
@@ -75,18 +117,18 @@ class Moment(TypeDecorator[datetime]):
             return dialect.type_descriptor(DateTime(timezone=True))
         return dialect.type_descriptor(Text())
 
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        return _aware if dialect.name == "postgresql" else _utc_text
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        return None if dialect.name == "postgresql" else _moment
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"a datetime without a zone cannot be stored: {value}")
-        # In UTC, so that the text of two moments sorts as they do.
-        return value if dialect.name == "postgresql" else value.astimezone(UTC).isoformat()
+        processor = self.bind_processor(dialect)
+        return value if processor is None else processor(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None or isinstance(value, datetime):
-            return value
-        return datetime.fromisoformat(value)
+        return _moment(value)
 
 
 metadata = MetaData()

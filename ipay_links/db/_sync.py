@@ -1,23 +1,28 @@
-"""A sync: walk every link, upsert it, record what changed; one transaction per page.
+"""A sync: walk every link, upsert it, record what changed.
 
-Each page's upserts, its change rows and the run's checkpoint commit together, so a sync
-killed at any point leaves the database as it was after some whole page, and the next
-sync of the same query goes on from there (same run, same ``sync_id``).
+Pages are written by a task of their own while the walk reads on. Each transaction holds
+whole pages: their upserts, their change rows and the run's checkpoint after the last of
+them, so a sync killed at any point leaves the database as it was after some whole page,
+and the next sync of the same query goes on from there (same run, same ``sync_id``). The
+writer takes every page that arrived while it wrote the previous ones (up to
+``_BATCH_LINKS`` links): one page per transaction when the server is the slower side,
+fewer, larger transactions when the database is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
-from sqlalchemy import Row, and_, bindparam, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .._plain import to_plain
@@ -25,6 +30,7 @@ from .._walkstate import Checkpoint, Consistency, WalkStats
 from ..client import Client, Statuses
 from ..errors import shown
 from ..models import PayoutLink
+from ..pagination import PageWalk
 from ..protocol import Query, make_query
 from ._engine import engine_for, shown_url, sync_lock
 from ._schema import LINK_FIELDS, SCHEMA_VERSION, changes, links, metadata, runs, settings
@@ -188,19 +194,7 @@ async def _run(
         )
     try:
         async with walk:
-            async for page in walk:
-                async with engine.begin() as conn:
-                    new, changed = await _store(conn, page.records, sync_id, _now())
-                    counts["seen"] += len(page.records)
-                    counts["new"] += new
-                    counts["changed"] += changed
-                    # The last page's checkpoint says the walk is over (next_page None):
-                    # a sync killed before it is marked complete resumes straight to the
-                    # end, never to page 1 with the counts already kept.
-                    saved = json.dumps(walk.checkpoint.to_dict())
-                    await conn.execute(
-                        update(runs).where(runs.c.id == sync_id).values(checkpoint=saved, **counts)
-                    )
+            await _Writer(engine, sync_id, counts).mirror(walk)
         missing = await _finish(engine, sync_id, query, walk.stats)
     except BaseException as exc:
         state = (
@@ -278,26 +272,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _row(link: PayoutLink) -> dict[str, Any]:
-    """The link's columns, the contact flattened."""
+def _values(link: PayoutLink) -> tuple[Any, ...]:
+    """The link's columns in the order of ``LINK_FIELDS``, the contact flattened."""
     contact = link.contact_details
-    return {
-        "status": str(link.status),
-        "amount": link.amount,
-        "purpose": link.purpose,
-        "description": link.description,
-        "contact_name": None if contact is None else contact.name,
-        "contact_email": None if contact is None else contact.email,
-        "contact_mobile": None if contact is None else contact.mobile,
-        "reference_no": link.reference_no,
-        "order_id": link.order_id,
-        "url": link.url,
-        "qr_url": link.qr_url,
-        "payment_modes": "|".join(link.payment_modes),
-        "verify_bene": link.verify_bene,
-        "activated_at": link.activated_at,
-        "expired_at": link.expired_at,
-    }
+    return (
+        str(link.status),
+        link.amount,
+        link.purpose,
+        link.description,
+        None if contact is None else contact.name,
+        None if contact is None else contact.email,
+        None if contact is None else contact.mobile,
+        link.reference_no,
+        link.order_id,
+        link.url,
+        link.qr_url,
+        "|".join(link.payment_modes),
+        link.verify_bene,
+        link.activated_at,
+        link.expired_at,
+    )
 
 
 def _text(value: object) -> str | None:
@@ -326,6 +320,7 @@ def _change(
     }
 
 
+# A changed link: every column again. An unchanged one is only touched (_touch).
 _UPDATE = (
     update(links)
     .where(links.c.link_id == bindparam("key"))
@@ -338,57 +333,162 @@ _UPDATE = (
         }
     )
 )
+_COMPARED = [links.c.link_id, *(links.c[name] for name in LINK_FIELDS), links.c.missing_since]
+# Links looked up or touched per statement: SQLite allows 32,766 parameters, PostgreSQL
+# 32,767; a transaction holds at most _BATCH_LINKS links.
+_CHUNK = 1000
+_BATCH_LINKS = 2000
+_QUEUED_PAGES = 16
+
+
+class _Writer:
+    """Writes the pages of a walk into the mirror, in a task of its own."""
+
+    def __init__(self, engine: AsyncEngine, sync_id: int, counts: dict[str, int]) -> None:
+        self._engine = engine
+        self._sync_id = sync_id
+        self._counts = counts  # updated once a transaction has committed
+        self._queue: asyncio.Queue[tuple[Sequence[PayoutLink], Checkpoint] | None] = asyncio.Queue(
+            _QUEUED_PAGES
+        )
+
+    async def mirror(self, walk: PageWalk) -> None:
+        """Write every page of ``walk``; each page received is committed before an error
+        of the walk is raised. A cancelled mirror commits nothing more."""
+        writer = asyncio.create_task(self._write_all())
+        try:
+            try:
+                async for page in walk:
+                    # The checkpoint as the page is handed out: resume after it.
+                    await self._put((page.records, walk.checkpoint), writer)
+            except Exception:
+                await self._put(None, writer)
+                await writer  # commit what was received, then raise the walk's error
+                raise
+            await self._put(None, writer)
+            await writer
+        finally:
+            if not writer.done():  # cancelled, or the writer failed: nothing more is written
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writer
+
+    async def _put(
+        self, item: tuple[Sequence[PayoutLink], Checkpoint] | None, writer: asyncio.Task[None]
+    ) -> None:
+        """Queue ``item``; raise the writer's error if it failed meanwhile."""
+        if writer.done():
+            writer.result()
+            raise RuntimeError("the writer ended before the walk")  # pragma: no cover
+        try:
+            self._queue.put_nowait(item)
+            return
+        except asyncio.QueueFull:
+            pass
+        put = asyncio.ensure_future(self._queue.put(item))
+        try:
+            await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not put.done():
+                put.cancel()
+        if not put.done() or put.cancelled():
+            writer.result()  # the writer failed: its error
+
+    async def _write_all(self) -> None:
+        ended = False
+        while not ended:
+            batch = [await self._queue.get()]
+            size = len(batch[0][0]) if batch[0] is not None else 0
+            while batch[-1] is not None and size < _BATCH_LINKS and not self._queue.empty():
+                item = self._queue.get_nowait()
+                batch.append(item)
+                size += 0 if item is None else len(item[0])
+            ended = batch[-1] is None
+            pages = [item for item in batch if item is not None]
+            if pages:
+                await self._write(pages)
+
+    async def _write(self, pages: list[tuple[Sequence[PayoutLink], Checkpoint]]) -> None:
+        """One transaction: the pages' links and changes, then the checkpoint after them."""
+        counts = dict(self._counts)
+        async with self._engine.begin() as conn:
+            records = [link for page, _ in pages for link in page]
+            new, changed = await _store(conn, records, self._sync_id, _now())
+            counts["seen"] += len(records)
+            counts["new"] += new
+            counts["changed"] += changed
+            # The last page's checkpoint says the walk is over (next_page None): a sync
+            # killed before it is marked complete resumes straight to the end, never to
+            # page 1 with the counts already kept.
+            saved = json.dumps(pages[-1][1].to_dict())
+            await conn.execute(
+                update(runs).where(runs.c.id == self._sync_id).values(checkpoint=saved, **counts)
+            )
+        self._counts.update(counts)
 
 
 async def _store(
-    conn: AsyncConnection, page: Sequence[PayoutLink], sync_id: int, now: datetime
+    conn: AsyncConnection, records: Sequence[PayoutLink], sync_id: int, now: datetime
 ) -> tuple[int, int]:
-    """Upsert one page's links; a change row per field that differs. Returns (new, changed)."""
-    latest = {link.link_id: link for link in page}  # a link twice in a page: its last form
+    """Upsert ``records``; a change row per field that differs. Returns (new, changed)."""
+    latest = {link.link_id: link for link in records}  # a link twice: its last form
     if not latest:
         return 0, 0
-    known: dict[str, Row[Any]] = {
-        row.link_id: row
-        for row in await conn.execute(select(links).where(links.c.link_id.in_(list(latest))))
-    }
+    if conn.dialect.name == "postgresql":
+        # A plan for the lookups' actual keys, not PostgreSQL's generic plan for prepared
+        # statements: made while the table looked empty, that one scans the whole table
+        # for every page, and a first sync grows quadratic in the number of links.
+        await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    ids = list(latest)
+    known: dict[str, Row[Any]] = {}
+    for chunk in _chunks(ids):
+        statement = select(*_COMPARED).where(links.c.link_id.in_(chunk))
+        known.update((row.link_id, row) for row in await conn.execute(statement))
     added: list[dict[str, Any]] = []
-    kept: list[dict[str, Any]] = []
+    touched: list[str] = []
+    rewritten: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
-    changed = 0
     for link_id, link in latest.items():
-        values = _row(link)
+        values = _values(link)
         old = known.get(link_id)
         if old is None:
-            added.append(
-                values
-                | {
-                    "link_id": link_id,
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                    "last_sync_id": sync_id,
-                }
-            )
+            row = dict(zip(LINK_FIELDS, values, strict=True))
+            row.update(link_id=link_id, first_seen_at=now, last_seen_at=now, last_sync_id=sync_id)
+            added.append(row)
             continue
-        before = old._mapping
-        diffs = [
-            _change(sync_id, link_id, name, before[name], values[name], now)
-            for name in LINK_FIELDS
-            if before[name] != values[name]
+        # old: link_id, the fields in the order of LINK_FIELDS, missing_since.
+        stored: tuple[Any, ...] = tuple(old[1:-1])
+        if stored == values and old[-1] is None:
+            touched.append(link_id)  # the nightly case: nothing changed
+            continue
+        changed_rows += [
+            _change(sync_id, link_id, name, before, after, now)
+            for name, before, after in zip(LINK_FIELDS, stored, values, strict=True)
+            if before != after
         ]
-        if before["missing_since"] is not None:
-            diffs.append(
-                _change(sync_id, link_id, "missing_since", before["missing_since"], None, now)
-            )
-        changed += bool(diffs)
-        changed_rows += diffs
-        kept.append(values | {"key": link_id, "last_seen_at": now, "last_sync_id": sync_id})
+        if old[-1] is not None:
+            changed_rows.append(_change(sync_id, link_id, "missing_since", old[-1], None, now))
+        row = dict(zip(LINK_FIELDS, values, strict=True))
+        row.update(key=link_id, last_seen_at=now, last_sync_id=sync_id)
+        rewritten.append(row)
     if added:
-        await conn.execute(insert(links), added)
-    if kept:
-        await conn.execute(_UPDATE, kept)
+        await conn.execute(insert(links).returning(links.c.link_id), added)
+    for chunk in _chunks(touched):
+        await conn.execute(
+            update(links)
+            .where(links.c.link_id.in_(chunk))
+            .values(last_seen_at=now, last_sync_id=sync_id)
+        )
+    if rewritten:
+        await conn.execute(_UPDATE, rewritten)
     if changed_rows:
         await conn.execute(insert(changes), changed_rows)
-    return len(added), changed
+    return len(added), len(rewritten)
+
+
+def _chunks(ids: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
 
 
 def _absent_file(engine: AsyncEngine) -> str | None:
