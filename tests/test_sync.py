@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -241,3 +241,89 @@ def test_the_command_line_says_what_is_wrong(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "SQLite (a file) or PostgreSQL" in err and "pw" not in err
+
+
+async def test_pages_received_before_the_walk_fails_are_committed(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    simulator, client = served
+    simulator.inject(Fault.envelope("RPI", "bad request"), page=5)  # permanent: the walk fails
+    with pytest.raises(il.ApiError):
+        await sync(client, database, per_page=20, concurrency=4)
+    (run,) = await rows(database, "sync_runs", "id")
+    assert run["state"] == "failed"
+    # Pages 1 to 4 were handed out before page 5's error: committed, and the checkpoint
+    # after them, whichever transactions the writer grouped them in.
+    assert json.loads(run["checkpoint"])["next_page"] == 5
+    assert (run["seen"], len(await mirrored(database))) == (80, 80)
+    report = await sync(client, database, per_page=20, concurrency=4)
+    assert (report.sync_id, report.seen, report.new) == (1, LINKS, LINKS)
+
+
+# A trigger that refuses one link: the database fails mid-sync, as a full disk or a
+# dropped connection would, at a place the test knows.
+REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse BEFORE INSERT ON payout_links WHEN NEW.link_id = '{link}' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.link_id = '{link}' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER refuse BEFORE INSERT ON payout_links "
+        "FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
+}
+
+
+async def execute(database: str, *statements: str) -> None:
+    engine = create_async_engine(database_url(database))
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                await conn.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_database_failing_mid_sync_fails_the_sync_and_loses_nothing(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    simulator, client = served
+    backend = "postgresql" if "://" in database else "sqlite"
+    await sync(client, database, link_id="none-such")  # the tables, and an empty run
+    refused = simulator.links[150]["linkId"]  # on page 8 of 12
+    await execute(database, *(sql.format(link=refused) for sql in REFUSE[backend]))
+    with pytest.raises(sa.exc.DBAPIError, match="refused by the test"):
+        await asyncio.wait_for(sync(client, database, per_page=20, concurrency=4), 60)
+    run = (await rows(database, "sync_runs", "id"))[-1]
+    assert run["state"] == "failed" and "refused by the test" in run["error"]
+    # The transaction that held the refused link rolled back whole; every page before it
+    # is stored, and the checkpoint says so.
+    stored = len(await mirrored(database))
+    next_page = 1 if run["checkpoint"] is None else json.loads(run["checkpoint"])["next_page"]
+    assert stored == run["seen"] == (next_page - 1) * 20 <= 140
+    await execute(database, "DROP TRIGGER refuse" + (" ON payout_links" * (backend != "sqlite")))
+    report = await sync(client, database, per_page=20, concurrency=4)
+    assert (report.sync_id, report.resumed, report.seen, report.new) == (2, True, LINKS, LINKS)
+    assert len(await mirrored(database)) == LINKS
+
+
+async def test_the_writer_groups_the_pages_waiting_for_it_into_one_transaction() -> None:
+    from ipay_links.db import _sync
+
+    written: list[list[int]] = []
+
+    class Recording(_sync._Writer):
+        async def _write(self, pages: list[tuple[Sequence[il.PayoutLink], Any]]) -> None:
+            written.append([len(records) for records, _ in pages])
+
+    nothing: Any = None  # the writer only counts the links and hands the pages on
+    writer = Recording(nothing, 1, {})
+    page: Any = [nothing] * 900
+    for _ in range(4):  # four pages wait before the writer runs: two transactions
+        writer._queue.put_nowait((page, nothing))
+    writer._queue.put_nowait(None)
+    await writer._write_all()
+    assert written == [[900, 900, 900], [900]]  # up to _BATCH_LINKS (2,000) links, pages whole
