@@ -444,7 +444,7 @@ async def _store(
     for chunk in _chunks(ids):
         statement = select(*_COMPARED).where(links.c.link_id.in_(chunk))
         known.update((row.link_id, row) for row in await conn.execute(statement))
-    added: list[dict[str, Any]] = []
+    added: list[tuple[Any, ...]] = []
     touched: list[str] = []
     rewritten: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
@@ -452,9 +452,7 @@ async def _store(
         values = _values(link)
         old = known.get(link_id)
         if old is None:
-            row = dict(zip(LINK_FIELDS, values, strict=True))
-            row.update(link_id=link_id, first_seen_at=now, last_seen_at=now, last_sync_id=sync_id)
-            added.append(row)
+            added.append((link_id, *values, now, now, sync_id))  # in the order of _NEW
             continue
         # old: link_id, the fields in the order of LINK_FIELDS, missing_since.
         stored: tuple[Any, ...] = tuple(old[1:-1])
@@ -472,7 +470,7 @@ async def _store(
         row.update(key=link_id, last_seen_at=now, last_sync_id=sync_id)
         rewritten.append(row)
     if added:
-        await conn.execute(insert(links).returning(links.c.link_id), added)
+        await _insert_new(conn, added)
     for chunk in _chunks(touched):
         await conn.execute(
             update(links)
@@ -484,6 +482,37 @@ async def _store(
     if changed_rows:
         await conn.execute(insert(changes), changed_rows)
     return len(added), len(rewritten)
+
+
+# The columns of a new link, in the order _store builds its values.
+_NEW = ("link_id", *LINK_FIELDS, "first_seen_at", "last_seen_at", "last_sync_id")
+
+
+async def _insert_new(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
+    """``INSERT`` ``rows`` (values in the order of ``_NEW``) with the driver's executemany.
+
+    SQLAlchemy compiles the statement for the connection's dialect and each column's own
+    type converts its values (the same bind processors ``conn.execute`` would apply);
+    only its per-row parameter handling is skipped: a dict built and read again for every
+    link, measured at about half the cost of storing a new link (benchmarks/sync.py).
+    """
+    dialect = conn.dialect
+    compiled = insert(links).compile(dialect=dialect, column_keys=list(_NEW))
+    order = [_NEW.index(name) for name in compiled.positiontup or ()]
+    if sorted(order) != list(range(len(_NEW))):  # pragma: no cover  # SQLAlchemy changed
+        raise RuntimeError(f"unexpected parameters in {compiled}")
+    converters = [
+        (index, processor)
+        for index, name in enumerate(_NEW)
+        if (processor := links.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+    converted = []
+    for row in rows:
+        values = list(row)
+        for index, processor in converters:
+            values[index] = processor(values[index])
+        converted.append(tuple(values[index] for index in order))
+    await conn.exec_driver_sql(str(compiled), converted)
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:
