@@ -219,5 +219,3 @@ changes = Table(
     Index("payout_link_changes_seen_at", "seen_at"),
     Index("payout_link_changes_sync_id", "sync_id"),
 )
-
-Index("payout_links_last_sync_id", links.c.last_sync_id)
