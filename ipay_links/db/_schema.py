@@ -200,7 +200,10 @@ links = Table(
     Column("expired_at", Moment),
     Column("first_seen_at", Moment, nullable=False),
     Column("last_seen_at", Moment, nullable=False),
-    Column("last_sync_id", Integer, ForeignKey("sync_runs.id"), nullable=False),
+    # A sync_runs id, but no foreign key: PostgreSQL checks one with a lookup of sync_runs
+    # for every link stored or touched (a fifth of a first sync's time there), and only
+    # a sync writes the column, with its own run's id.
+    Column("last_sync_id", Integer, nullable=False),
     # Set when a complete, unfiltered sync no longer sees the link; never deleted.
     Column("missing_since", Moment),
 )
