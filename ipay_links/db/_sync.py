@@ -461,7 +461,7 @@ async def _store(
         values = _values(link)
         old = known.get(link_id)
         if old is None:
-            added.append((link_id, *values, now, now, sync_id))  # in the order of _NEW
+            added.append((link_id, *values))  # in the order of _NEW
             continue
         # old: link_id, the fields in the order of LINK_FIELDS, missing_since.
         stored: tuple[Any, ...] = tuple(old[1:-1])
@@ -489,38 +489,43 @@ async def _store(
             # An INSERT has nothing to look up, and a custom plan for every row of an
             # executemany tripled the time PostgreSQL took to store a new link.
             await conn.execute(text("SET LOCAL plan_cache_mode = auto"))
-        await _insert_new(conn, added)
+        await _insert_new(conn, added, now, sync_id)
     return len(added), len(rewritten)
 
 
-# The columns of a new link, in the order _store builds its values.
-_NEW = ("link_id", *LINK_FIELDS, "first_seen_at", "last_seen_at", "last_sync_id")
+# The columns of a new link: its own, in the order _store builds them, then those the
+# sync sets, the same for every link of a transaction.
+_NEW = ("link_id", *LINK_FIELDS)
+_SET = ("first_seen_at", "last_seen_at", "last_sync_id")
 
 
-async def _insert_new(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
+async def _insert_new(
+    conn: AsyncConnection, rows: list[tuple[Any, ...]], now: datetime, sync_id: int
+) -> None:
     """``INSERT`` ``rows`` (values in the order of ``_NEW``) with the driver's executemany.
 
     SQLAlchemy compiles the statement for the connection's dialect and each column's own
-    type converts its values (the same bind processors ``conn.execute`` would apply);
-    only its per-row parameter handling is skipped: a dict built and read again for every
-    link, measured at about half the cost of storing a new link (benchmarks/sync.py).
+    type converts its values (the same bind processors ``conn.execute`` would apply),
+    a column at a time; only its per-row parameter handling is skipped: a dict built and
+    read again for every link, measured at about half the cost of storing a new link
+    (benchmarks/sync.py).
     """
     dialect = conn.dialect
-    compiled = insert(links).compile(dialect=dialect, column_keys=list(_NEW))
-    order = [_NEW.index(name) for name in compiled.positiontup or ()]
-    if sorted(order) != list(range(len(_NEW))):  # pragma: no cover  # SQLAlchemy changed
+    names = (*_NEW, *_SET)
+    compiled = insert(links).compile(dialect=dialect, column_keys=list(names))
+    order = [names.index(name) for name in compiled.positiontup or ()]
+    if sorted(order) != list(range(len(names))):  # pragma: no cover  # SQLAlchemy changed
         raise RuntimeError(f"unexpected parameters in {compiled}")
-    converters = [
-        (index, processor)
-        for index, name in enumerate(_NEW)
-        if (processor := links.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-    ]
-    converted = []
-    for row in rows:
-        values = list(row)
-        for index, processor in converters:
-            values[index] = processor(values[index])
-        converted.append(tuple(values[index] for index in order))
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+    columns += [[value] * len(rows) for value in (now, now, sync_id)]
+    for index, name in enumerate(names):
+        processor = links.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            if name in _SET:  # one value: converted once
+                columns[index] = [processor(columns[index][0])] * len(rows)
+            else:
+                columns[index] = list(map(processor, columns[index]))
+    converted = list(zip(*(columns[index] for index in order), strict=True))
     await conn.exec_driver_sql(str(compiled), converted)
 
 
