@@ -321,9 +321,11 @@ async def test_the_writer_groups_the_pages_waiting_for_it_into_one_transaction()
 
     nothing: Any = None  # the writer only counts the links and hands the pages on
     writer = Recording(nothing, 1, {})
-    page: Any = [nothing] * 900
+    size = _sync._BATCH_LINKS // 2 - 100  # three pages pass the limit, two do not
+    page: Any = [nothing] * size
     for _ in range(4):  # four pages wait before the writer runs: two transactions
-        writer._queue.put_nowait((page, nothing))
-    writer._queue.put_nowait(None)
+        writer._enqueue((page, nothing))
+    writer._enqueue(None)
     await writer._write_all()
-    assert written == [[900, 900, 900], [900]]  # up to _BATCH_LINKS (2,000) links, pages whole
+    assert written == [[size, size, size], [size]]  # pages whole, up to the limit and one more
+    assert writer._queued == 0

@@ -344,10 +344,18 @@ _TOUCH = (
     .values(last_seen_at=bindparam("now"), last_sync_id=bindparam("sync_id"))
 )
 # Links looked up or touched per statement: SQLite allows 32,766 parameters, PostgreSQL
-# 32,767; a transaction holds at most _BATCH_LINKS links.
+# 32,767; a transaction holds whole pages, _BATCH_LINKS links and one page at most.
 _CHUNK = 1000
-_BATCH_LINKS = 2000
-_QUEUED_PAGES = 16
+_BATCH_LINKS = 4000
+_QUEUED_LINKS = 8000
+
+
+# A page handed out by the walk and the checkpoint after it; None once the walk is over.
+_Item = tuple[Sequence[PayoutLink], Checkpoint] | None
+
+
+def _size(item: _Item) -> int:
+    return 0 if item is None else len(item[0])
 
 
 class _Writer:
@@ -357,9 +365,10 @@ class _Writer:
         self._engine = engine
         self._sync_id = sync_id
         self._counts = counts  # updated once a transaction has committed
-        self._queue: asyncio.Queue[tuple[Sequence[PayoutLink], Checkpoint] | None] = asyncio.Queue(
-            _QUEUED_PAGES
-        )
+        # The pages waiting for the writer; at most _QUEUED_LINKS links (or one page).
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._queued = 0
+        self._room = asyncio.Condition()
 
     async def mirror(self, walk: PageWalk) -> None:
         """Write every page of ``walk``; each page received is committed before an error
@@ -382,19 +391,15 @@ class _Writer:
                 with contextlib.suppress(asyncio.CancelledError):
                     await writer
 
-    async def _put(
-        self, item: tuple[Sequence[PayoutLink], Checkpoint] | None, writer: asyncio.Task[None]
-    ) -> None:
-        """Queue ``item``; raise the writer's error if it failed meanwhile."""
+    async def _put(self, item: _Item, writer: asyncio.Task[None]) -> None:
+        """Queue ``item`` once there is room; raise the writer's error if it failed."""
         if writer.done():
             writer.result()
             raise RuntimeError("the writer ended before the walk")  # pragma: no cover
-        try:
-            self._queue.put_nowait(item)
+        if self._fits(item):
+            self._enqueue(item)
             return
-        except asyncio.QueueFull:
-            pass
-        put = asyncio.ensure_future(self._queue.put(item))
+        put = asyncio.ensure_future(self._put_when_room(item))
         try:
             await asyncio.wait({put, writer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -402,16 +407,36 @@ class _Writer:
                 put.cancel()
         if not put.done() or put.cancelled():
             writer.result()  # the writer failed: its error
+            raise RuntimeError("the writer ended before the walk")  # pragma: no cover
+
+    def _fits(self, item: _Item) -> bool:
+        return self._queued == 0 or self._queued + _size(item) <= _QUEUED_LINKS
+
+    def _enqueue(self, item: _Item) -> None:
+        self._queued += _size(item)
+        self._queue.put_nowait(item)
+
+    async def _put_when_room(self, item: _Item) -> None:
+        async with self._room:
+            await self._room.wait_for(lambda: self._fits(item))
+            self._enqueue(item)
+
+    async def _take(self) -> list[_Item]:
+        """The pages waiting (at least one), up to _BATCH_LINKS links; the end marker last."""
+        batch = [await self._queue.get()]
+        size = _size(batch[0])
+        while batch[-1] is not None and size < _BATCH_LINKS and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+            size += _size(batch[-1])
+        async with self._room:
+            self._queued -= size
+            self._room.notify_all()
+        return batch
 
     async def _write_all(self) -> None:
         ended = False
         while not ended:
-            batch = [await self._queue.get()]
-            size = len(batch[0][0]) if batch[0] is not None else 0
-            while batch[-1] is not None and size < _BATCH_LINKS and not self._queue.empty():
-                item = self._queue.get_nowait()
-                batch.append(item)
-                size += 0 if item is None else len(item[0])
+            batch = await self._take()
             ended = batch[-1] is None
             pages = [item for item in batch if item is not None]
             if pages:
