@@ -166,6 +166,27 @@ async def test_a_filtered_sync_marks_nothing_missing(
     assert all(row["missing_since"] is None for row in (await mirrored(database)).values())
 
 
+async def test_a_resumed_sync_marks_nothing_missing_that_a_sync_in_between_saw(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    simulator, client = served
+    simulator.inject(Fault.envelope("RPI", "bad request"), page=2)  # once: the walk fails
+    with pytest.raises(il.ApiError):
+        await sync(client, database, per_page=100)
+    # While the unfiltered run waits to be resumed, a filtered sync sees (and stores) some
+    # of the links it stored: they were seen, and are no less there for it.
+    between = await sync(client, database, status="ISSUED")
+    assert between.sync_id == 2 and between.seen > 0
+    report = await sync(client, database, per_page=100)
+    assert (report.sync_id, report.resumed, report.missing) == (1, True, 0)
+    assert all(row["missing_since"] is None for row in (await mirrored(database)).values())
+    assert [c async for c in changes_since(database, field="missing_since")] == []
+    # Yet a link gone from the server is missing after the next complete sync.
+    gone = simulator.links.pop(7)
+    assert (await sync(client, database)).missing == 1
+    assert (await mirrored(database))[gone["linkId"]]["missing_since"] is not None
+
+
 async def test_two_syncs_at_once_never_interleave(
     served: tuple[Simulator, il.Client], database: str
 ) -> None:
@@ -204,6 +225,83 @@ def test_bad_databases_are_refused_before_anything_is_sent() -> None:
     with pytest.raises(ValueError, match="not a database URL") as caught:
         database_url("postgresql://user:s3cret@host:notaport/db")
     assert "s3cret" not in str(caught.value)
+
+
+async def test_two_spellings_of_one_sqlite_file_take_one_lock(tmp_path: Path) -> None:
+    from ipay_links.db._engine import engine_for, sync_lock
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "elsewhere").symlink_to(tmp_path / "real")
+    spellings = [
+        tmp_path / "real" / "mirror.db",
+        tmp_path / "elsewhere" / "mirror.db",  # through a symbolic link to the folder
+        tmp_path / "real" / ".." / "real" / "mirror.db",
+    ]
+    (tmp_path / "link.db").symlink_to(spellings[0])  # a symbolic link to the file itself
+    spellings.append(tmp_path / "link.db")
+    first = engine_for(str(spellings[0]), writer=True)
+    async with sync_lock(first):
+        for other in spellings[1:]:
+            engine = engine_for(str(other), writer=True)
+            with pytest.raises(SyncBusyError, match="another ipay-links sync is writing"):
+                async with sync_lock(engine):
+                    pass
+            await engine.dispose()
+    await first.dispose()
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["mirror.db.sync-lock"]
+
+
+async def test_a_database_in_no_folder_is_refused_naming_it(
+    served: tuple[Simulator, il.Client], tmp_path: Path
+) -> None:
+    simulator, client = served
+    database = tmp_path / "typo" / "mirror.db"
+    with pytest.raises(
+        ValueError, match=f"cannot sync into .*mirror.db: no folder {tmp_path}/typo"
+    ):
+        await sync(client, str(database))
+    assert simulator.request_count == 0
+
+
+def test_url_options_the_driver_would_not_take_are_refused() -> None:
+    # aiosqlite ignores them: mode=ro would warn, then write all the same.
+    with pytest.raises(ValueError, match=r"SQLite URLs take no options \(mode\)"):
+        database_url("sqlite:///mirror.db?mode=ro")
+    # asyncpg would raise a TypeError from inside its connect().
+    with pytest.raises(ValueError, match="PostgreSQL URL options application_name, x are not"):
+        database_url("postgresql://h/db?x=1&application_name=nightly&ssl=require")
+    url = database_url("postgresql://h/db?sslmode=verify-full")  # libpq's spelling
+    assert dict(url.query) == {"ssl": "verify-full"}
+
+
+def test_a_password_given_as_a_url_option_is_never_shown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ipay_links.cli import main
+    from ipay_links.db._engine import _without_password, engine_for, shown_url
+
+    url = "postgresql://ipay@127.0.0.1:1/links?sslmode=disable&password=s3cret"
+    assert shown_url(engine_for(url)) == (
+        "postgresql+asyncpg://ipay@127.0.0.1:1/links?password=***&ssl=disable"
+    )
+    assert _without_password("postgresql://u:pw@h:x/db?password=s3cret&a=b") == (
+        "postgresql://u:***@h:x/db?password=***&a=b"
+    )
+    # Nothing listens on port 1: the database cannot be reached, exit 4, no password.
+    assert main(["sync", "--simulator", "--simulator-links", "5", "--db", url]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith("ipay-links: DatabaseError: the database failed: ")
+    assert "s3cret" not in err
+
+
+async def test_a_schema_that_is_no_number_is_refused(
+    served: tuple[Simulator, il.Client], database: str
+) -> None:
+    _, client = served
+    await sync(client, database)
+    await execute(database, "UPDATE ipay_links_settings SET value = 'v2-beta'")
+    with pytest.raises(RuntimeError, match="holds schema 'v2-beta', which no ipay-links writes"):
+        await sync(client, database)
 
 
 def test_the_command_line_syncs_and_reports_changes(

@@ -52,7 +52,9 @@ async def _database_errors() -> AsyncIterator[None]:
         yield
     except (db.SyncBusyError, ValueError) as exc:  # another sync; a bad --db; no sync yet
         raise UsageError(str(exc)) from None
-    except SQLAlchemyError as exc:
+    except db.UnstorableLinkError as exc:
+        raise DatabaseError(f"the database refused a link: {exc}") from None
+    except (SQLAlchemyError, OSError) as exc:  # OSError: the server cannot be reached
         cause = getattr(exc, "orig", None) or exc
         first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
         raise DatabaseError(f"the database failed: {type(cause).__name__}: {first}") from None
@@ -65,7 +67,7 @@ async def run_sync(
     """Mirror every link of the command's query into ``--db``; print what it did."""
     db = _db()
     options = query_options(args)
-    async with _database_errors(), open_client(args) as client:
+    async with open_client(args) as client, _database_errors():
         report = await db.sync(
             client,
             args.db,

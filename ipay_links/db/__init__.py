@@ -14,7 +14,7 @@ the README.
 
 from ._engine import DEFAULT_DATABASE, SyncBusyError
 from ._schema import SCHEMA_VERSION
-from ._sync import Change, SyncReport, changes_since, count_links, sync
+from ._sync import Change, SyncReport, UnstorableLinkError, changes_since, count_links, sync
 
 __all__ = [
     "DEFAULT_DATABASE",
@@ -22,6 +22,7 @@ __all__ = [
     "Change",
     "SyncBusyError",
     "SyncReport",
+    "UnstorableLinkError",
     "changes_since",
     "count_links",
     "sync",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -52,27 +53,72 @@ def database_url(database: str | os.PathLike[str]) -> URL:
         )
     if backend == "sqlite" and (not url.database or url.database == ":memory:"):
         raise ValueError("an in-memory SQLite database cannot be synced: give a file")
+    if backend == "sqlite" and url.query:
+        # aiosqlite would ignore them (mode=ro, with a warning, then writes all the same).
+        raise ValueError(
+            f"--db: SQLite URLs take no options ({', '.join(sorted(url.query))}): "
+            "give the file's path"
+        )
     driver = url.get_driver_name()
     if driver in ("", "pysqlite", "psycopg2") or "+" not in url.drivername:
         url = url.set(drivername=_DRIVERS[backend])
+    if url.get_driver_name() == "asyncpg":
+        url = _asyncpg_options(url)
     return url
+
+
+# The URL options asyncpg takes as text (the rest of its connect() arguments are numbers
+# or objects); libpq's sslmode is its ssl, with the same modes (require, verify-full...).
+_ASYNCPG_OPTIONS = ("password", "passfile", "ssl", "target_session_attrs")
+
+
+def _asyncpg_options(url: URL) -> URL:
+    """libpq's ``sslmode`` as asyncpg's ``ssl``; any option asyncpg does not take refused
+    here, not as a ``TypeError`` from inside the driver."""
+    query = dict(url.query)
+    if "sslmode" in query:
+        query.setdefault("ssl", query.pop("sslmode"))
+    unknown = sorted(set(query) - set(_ASYNCPG_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"--db: PostgreSQL URL options {', '.join(unknown)} are not supported "
+            f"(sslmode, {', '.join(_ASYNCPG_OPTIONS)} are)"
+        )
+    return url.set(query=query)
+
+
+# Query options that carry a secret (asyncpg takes ?password= as well as user:password@).
+_SECRET_OPTION = re.compile(r"pass|secret|token|key", re.IGNORECASE)
+_OPTION = re.compile(r"([?&]([^=&]*)=)([^&]*)")
 
 
 def _without_password(value: str) -> str:
     scheme, _, rest = value.partition("://")
-    if "@" not in rest:
-        return value
-    credentials, _, host = rest.rpartition("@")
-    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    if "@" in rest.partition("?")[0]:
+        credentials, _, host = rest.rpartition("@")
+        rest = f"{credentials.split(':', 1)[0]}:***@{host}"
+    rest = _OPTION.sub(
+        lambda m: m[1] + "***" if _SECRET_OPTION.search(m[2]) else m[0],
+        rest,
+    )
+    return f"{scheme}://{rest}"
 
 
 def shown_url(engine: AsyncEngine) -> str:
-    """The database's URL without its password, for messages."""
-    return engine.url.render_as_string(hide_password=True)
+    """An SQLite database's file; PostgreSQL's URL without its password (nor a secret
+    option). For messages."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return url.database or ""
+    hidden = {name: "***" for name in url.query if _SECRET_OPTION.search(name)}
+    shown = url.update_query_dict(hidden) if hidden else url
+    return shown.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
-def engine_for(database: str | os.PathLike[str] | AsyncEngine) -> AsyncEngine:
-    """An engine for ``database``; SQLite files in WAL mode, foreign keys on."""
+def engine_for(
+    database: str | os.PathLike[str] | AsyncEngine, *, writer: bool = False
+) -> AsyncEngine:
+    """An engine for ``database``; foreign keys on, and a ``writer``'s SQLite file in WAL mode."""
     if isinstance(database, AsyncEngine):
         return database
     url = database_url(database)
@@ -82,24 +128,42 @@ def engine_for(database: str | os.PathLike[str] | AsyncEngine) -> AsyncEngine:
         options["connect_args"] = {"timeout": 30}
     engine = create_async_engine(url, **options)
     if url.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        pragmas = _writer_pragmas if writer else _reader_pragmas
+        event.listen(engine.sync_engine, "connect", pragmas)
     return engine
 
 
-def _sqlite_pragmas(connection: Any, _: object) -> None:
+def _reader_pragmas(connection: Any, _: object) -> None:
     cursor = connection.cursor()
-    # WAL: a commit survives the process being killed at any point after it.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
+def _writer_pragmas(connection: Any, _: object) -> None:
+    cursor = connection.cursor()
+    # WAL: a commit survives the process being killed at any point after it, and
+    # readers read on while a sync writes. Set by the sync only: a reader changes nothing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+    _reader_pragmas(connection, _)
+
+
 @contextlib.contextmanager
 def _file_lock(database: Path, shown: str) -> Iterator[None]:
-    """An exclusive ``flock`` on ``DATABASE.sync-lock``, released when the process ends."""
-    path = database.with_name(database.name + ".sync-lock")
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    """An exclusive ``flock`` on ``DATABASE.sync-lock``, released when the process ends.
+
+    The lock is beside the file the path leads to, links followed: two spellings of one
+    database (a symbolic link, ``./``, ``..``) take the same lock.
+    """
+    real = Path(os.path.realpath(database))
+    path = real.with_name(real.name + ".sync-lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        raise ValueError(f"cannot sync into {shown}: no folder {real.parent}") from None
+    except PermissionError:
+        raise ValueError(f"cannot sync into {shown}: {real.parent} is not writable") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

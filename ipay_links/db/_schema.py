@@ -38,6 +38,7 @@ __all__ = [
     "metadata",
     "runs",
     "settings",
+    "utc_text",
 ]
 
 # The schema this version writes; a database with a newer one is refused, an older one
@@ -68,11 +69,20 @@ def _aware(value: datetime | None) -> datetime | None:
     return None if value is None else _checked(value)
 
 
+def utc_text(value: datetime) -> str:
+    """An aware datetime as ISO 8601 text in UTC, so that moments sort as their text does.
+
+    A moment UTC cannot hold (the first hours of year 1 in Indian time) keeps its own
+    offset: still exact, and read back as the same moment.
+    """
+    try:
+        return _checked(value).astimezone(UTC).isoformat()
+    except OverflowError:
+        return value.isoformat()
+
+
 def _utc_text(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    # In UTC, so that the text of two moments sorts as they do.
-    return _checked(value).astimezone(UTC).isoformat()
+    return None if value is None else utc_text(value)
 
 
 def _moment(value: Any) -> datetime | None:
@@ -181,8 +191,9 @@ LINK_FIELDS = (
 links = Table(
     "payout_links",
     metadata,
-    Column("link_id", String(64), primary_key=True),
-    Column("status", String(32), nullable=False),
+    # Text, not VARCHAR(n): whatever InstantPay sends is stored, however long.
+    Column("link_id", Text, primary_key=True),
+    Column("status", Text, nullable=False),
     Column("amount", ExactDecimal, nullable=False),
     Column("purpose", Text),
     Column("description", Text),
@@ -213,7 +224,7 @@ changes = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("sync_id", Integer, ForeignKey("sync_runs.id"), nullable=False),
-    Column("link_id", String(64), nullable=False),
+    Column("link_id", Text, nullable=False),
     Column("field", String(32), nullable=False),
     Column("old_value", Text),
     Column("new_value", Text),

@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 from sqlalchemy import and_, bindparam, func, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .._plain import to_plain
@@ -33,11 +34,28 @@ from ..models import PayoutLink
 from ..pagination import PageWalk
 from ..protocol import Query, make_query
 from ._engine import engine_for, shown_url, sync_lock
-from ._schema import LINK_FIELDS, SCHEMA_VERSION, changes, links, metadata, runs, settings
+from ._schema import (
+    LINK_FIELDS,
+    SCHEMA_VERSION,
+    changes,
+    links,
+    metadata,
+    runs,
+    settings,
+    utc_text,
+)
 
-__all__ = ["Change", "SyncReport", "changes_since", "sync"]
+__all__ = ["Change", "SyncReport", "UnstorableLinkError", "changes_since", "sync"]
 
 logger = logging.getLogger("ipay_links.db")
+
+
+class UnstorableLinkError(RuntimeError):
+    """The database cannot store a link as InstantPay sent it; the message names the link
+    and the field. The pages before it are stored and the run is left ``failed``: the
+    next sync goes on from there once the link has changed at the server, or into a
+    database that can store it (SQLite stores every value)."""
+
 
 # A run left in one of these states is resumed by the next sync of its query.
 _UNFINISHED = ("running", "failed", "interrupted")
@@ -112,7 +130,7 @@ async def sync(
     resumed), and ``RuntimeError`` for a database written by a newer ipay-links.
     """
     query = make_query(per_page=per_page, status=status, contact=contact, link_id=link_id)
-    engine = engine_for(database)
+    engine = engine_for(database, writer=True)
     try:
         async with sync_lock(engine):
             await _prepare(engine)
@@ -129,6 +147,11 @@ async def _prepare(engine: AsyncEngine) -> None:
         found = await conn.scalar(select(settings.c.value).where(settings.c.key == "schema"))
         if found is None:
             await conn.execute(insert(settings).values(key="schema", value=str(SCHEMA_VERSION)))
+        elif not found.isdigit():
+            raise RuntimeError(
+                f"{shown_url(engine)} holds schema {shown(found, 40)!r}, which no ipay-links "
+                "writes: not a mirror this library made"
+            )
         elif int(found) > SCHEMA_VERSION:
             raise RuntimeError(
                 f"{shown_url(engine)} holds schema {found}, written by a newer ipay-links "
@@ -223,12 +246,23 @@ async def _end(engine: AsyncEngine, sync_id: int, state: str, error: str) -> Non
                 .where(runs.c.id == sync_id)
                 .values(state=state, ended_at=_now(), error=error)
             )
-    except Exception:  # the database is gone too: the run stays "running", resumable all the same
-        logger.warning("could not record that sync %d ended %s", sync_id, state, exc_info=True)
+    except Exception as exc:  # noqa: BLE001  # the database is gone too: the run stays
+        # "running", resumable all the same. One line: the sync's own error follows.
+        logger.warning(
+            "could not record that sync %d ended %s: %s",
+            sync_id,
+            state,
+            shown(f"{type(exc).__name__}: {str(exc).strip().partition(chr(10))[0]}"),
+        )
 
 
 async def _finish(engine: AsyncEngine, sync_id: int, query: Query, stats: WalkStats) -> int | None:
-    """Mark the run complete; after an unfiltered sync, what it no longer saw is missing."""
+    """Mark the run complete; after an unfiltered sync, what it no longer saw is missing.
+
+    Missing: a link no sync has seen since this one started. A resumed run shares its
+    pages with syncs that ran while it was cut short (a filtered one, say), and run ids
+    grow with their start: a link last seen by a later run than this one is not missing.
+    """
     unfiltered = query.status is None and query.contact is None and query.link_id is None
     now = _now()
     missing: int | None = None
@@ -238,7 +272,7 @@ async def _finish(engine: AsyncEngine, sync_id: int, query: Query, stats: WalkSt
                 row.link_id
                 for row in await conn.execute(
                     select(links.c.link_id).where(
-                        and_(links.c.last_sync_id != sync_id, links.c.missing_since.is_(None))
+                        and_(links.c.last_sync_id < sync_id, links.c.missing_since.is_(None))
                     )
                 )
             ]
@@ -250,7 +284,7 @@ async def _finish(engine: AsyncEngine, sync_id: int, query: Query, stats: WalkSt
                 )
                 await conn.execute(
                     update(links)
-                    .where(and_(links.c.last_sync_id != sync_id, links.c.missing_since.is_(None)))
+                    .where(and_(links.c.last_sync_id < sync_id, links.c.missing_since.is_(None)))
                     .values(missing_since=now)
                 )
         await conn.execute(
@@ -301,10 +335,13 @@ def _text(value: object) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
+        return utc_text(value)  # old and new alike in UTC, whatever zone each came in
+    return str(value)  # a Decimal with its exact digits
+
+
+def _same(before: object, after: object) -> bool:
+    """Whether a field is unchanged: amounts to the digit (100.50 is not 100.5)."""
+    return before == after and (not isinstance(after, Decimal) or str(before) == str(after))
 
 
 def _change(
@@ -348,6 +385,7 @@ _TOUCH = (
 _CHUNK = 1000
 _BATCH_LINKS = 4000
 _QUEUED_LINKS = 8000
+_AMOUNT = LINK_FIELDS.index("amount")
 
 
 # A page handed out by the walk and the checkpoint after it; None once the walk is over.
@@ -447,7 +485,13 @@ class _Writer:
         counts = dict(self._counts)
         async with self._engine.begin() as conn:
             records = [link for page, _ in pages for link in page]
-            new, changed = await _store(conn, records, self._sync_id, _now())
+            try:
+                new, changed = await _store(conn, records, self._sync_id, _now())
+            except (DBAPIError, ArithmeticError) as exc:
+                refused = _unstorable(records, conn.dialect.name)
+                if refused is None:
+                    raise
+                raise UnstorableLinkError(refused) from exc
             counts["seen"] += len(records)
             counts["new"] += new
             counts["changed"] += changed
@@ -490,13 +534,13 @@ async def _store(
             continue
         # old: link_id, the fields in the order of LINK_FIELDS, missing_since.
         stored: tuple[Any, ...] = tuple(old[1:-1])
-        if stored == values and old[-1] is None:
+        if stored == values and old[-1] is None and _same(stored[_AMOUNT], values[_AMOUNT]):
             touched.append(link_id)  # the nightly case: nothing changed
             continue
         changed_rows += [
             _change(sync_id, link_id, name, before, after, now)
             for name, before, after in zip(LINK_FIELDS, stored, values, strict=True)
-            if before != after
+            if not _same(before, after)
         ]
         if old[-1] is not None:
             changed_rows.append(_change(sync_id, link_id, "missing_since", old[-1], None, now))
@@ -552,6 +596,29 @@ async def _insert_new(
                 columns[index] = list(map(processor, columns[index]))
     converted = list(zip(*(columns[index] for index in order), strict=True))
     await conn.exec_driver_sql(str(compiled), converted)
+
+
+def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
+    """Why the database cannot store one of ``records`` (which, which field), if it cannot.
+
+    Asked once a transaction has failed, never on the way: PostgreSQL's text holds no NUL
+    character, and its driver converts no moment that UTC cannot hold.
+    """
+    for link in records:
+        for name, value in zip(
+            ("link_id", *LINK_FIELDS), (link.link_id, *_values(link)), strict=True
+        ):
+            why = None
+            if isinstance(value, str) and "\x00" in value and backend == "postgresql":
+                why = "holds a NUL character, which PostgreSQL cannot store in text"
+            elif isinstance(value, datetime) and backend == "postgresql":
+                try:
+                    value.astimezone(UTC)
+                except OverflowError:
+                    why = f"is {value.isoformat()}, which UTC cannot hold"
+            if why is not None:
+                return f"link {shown(repr(link.link_id), 80)}: {name} {why}"
+    return None
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:
