@@ -383,8 +383,8 @@ _TOUCH = (
 # Links looked up or touched per statement: SQLite allows 32,766 parameters, PostgreSQL
 # 32,767; a transaction holds whole pages, _BATCH_LINKS links and one page at most.
 _CHUNK = 1000
-_BATCH_LINKS = 4000
-_QUEUED_LINKS = 8000
+_BATCH_LINKS = 3000
+_QUEUED_LINKS = 6000
 _AMOUNT = LINK_FIELDS.index("amount")
 
 
