@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from sqlalchemy import and_, bindparam, func, insert, select, text, update
+from sqlalchemy import ARRAY, Text, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -371,14 +371,20 @@ _UPDATE = (
     )
 )
 # Built once, the keys bound at execution: 1,000 keys as literals cost more to coerce and
-# to key SQLAlchemy's statement cache with than the lookup itself.
-_LOOKUP = select(
-    links.c.link_id, *(links.c[name] for name in LINK_FIELDS), links.c.missing_since
-).where(links.c.link_id.in_(bindparam("ids", expanding=True)))
-_TOUCH = (
-    update(links)
-    .where(links.c.link_id.in_(bindparam("ids", expanding=True)))
-    .values(last_seen_at=bindparam("now"), last_sync_id=bindparam("sync_id"))
+# to key SQLAlchemy's statement cache with than the lookup itself. SQLite's IN list is
+# expanded into a parameter per key at every execution; PostgreSQL takes the keys as one
+# array (= ANY): one statement, prepared once, and no SQL rendered per key.
+_SQLITE_KEYS = links.c.link_id.in_(bindparam("ids", expanding=True))
+_POSTGRESQL_KEYS = links.c.link_id == func.any(bindparam("ids", type_=ARRAY(Text)))
+_LOOKUP, _TOUCH = (
+    {
+        backend: statement.where(keys)
+        for backend, keys in (("sqlite", _SQLITE_KEYS), ("postgresql", _POSTGRESQL_KEYS))
+    }
+    for statement in (
+        select(links.c.link_id, *(links.c[name] for name in LINK_FIELDS), links.c.missing_since),
+        update(links).values(last_seen_at=bindparam("now"), last_sync_id=bindparam("sync_id")),
+    )
 )
 # Links looked up or touched per statement: SQLite allows 32,766 parameters, PostgreSQL
 # 32,767; a transaction holds whole pages, _BATCH_LINKS links and one page at most.
@@ -520,8 +526,10 @@ async def _store(
         await conn.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     ids = list(latest)
     known: dict[str, Sequence[Any]] = {}
+    lookup, touch = _LOOKUP[conn.dialect.name], _TOUCH[conn.dialect.name]
     for chunk in _chunks(ids):
-        known.update((row.link_id, row) for row in await conn.execute(_LOOKUP, {"ids": chunk}))
+        found = (await conn.execute(lookup, {"ids": chunk})).all()  # one fetch, not one a row
+        known.update((row[0], row) for row in found)
     added: list[tuple[Any, ...]] = []
     touched: list[str] = []
     rewritten: list[dict[str, Any]] = []
@@ -548,7 +556,7 @@ async def _store(
         row.update(key=link_id, last_seen_at=now, last_sync_id=sync_id)
         rewritten.append(row)
     for chunk in _chunks(touched):
-        await conn.execute(_TOUCH, {"ids": chunk, "now": now, "sync_id": sync_id})
+        await conn.execute(touch, {"ids": chunk, "now": now, "sync_id": sync_id})
     if rewritten:
         await conn.execute(_UPDATE, rewritten)
     if changed_rows:
