@@ -187,6 +187,32 @@ async def test_a_resumed_sync_marks_nothing_missing_that_a_sync_in_between_saw(
     assert (await mirrored(database))[gone["linkId"]]["missing_since"] is not None
 
 
+@pytest.mark.parametrize(
+    "cut_short",
+    [
+        # (filters, page size, failing page) of two runs, each cut short in turn, then
+        # resumed in order. The filtered run's later pages hold links of the unfiltered
+        # run's first pages.
+        [({"status": "ISSUED"}, 10, 2), ({}, 10, 5)],
+        [({}, 20, 3), ({}, 50, 3)],  # two unfiltered runs of different page sizes
+    ],
+)
+async def test_runs_resumed_in_any_order_mark_nothing_missing(
+    served: tuple[Simulator, il.Client], database: str, cut_short: list[Any]
+) -> None:
+    simulator, client = served
+    for filters, per_page, failing in cut_short:
+        simulator.inject(Fault.envelope("RPI", "bad request"), page=failing)  # once
+        with pytest.raises(il.ApiError):
+            await sync(client, database, per_page=per_page, **filters)
+    # The older run, resumed, touches links the younger one had seen: it must not make
+    # them look older than the younger run when that one finishes.
+    reports = [await sync(client, database, per_page=p, **f) for f, p, _ in cut_short]
+    assert [(r.sync_id, r.resumed) for r in reports] == [(1, True), (2, True)]
+    assert reports[-1].missing == 0
+    assert all(row["missing_since"] is None for row in (await mirrored(database)).values())
+
+
 async def test_two_syncs_at_once_never_interleave(
     served: tuple[Simulator, il.Client], database: str
 ) -> None:
@@ -260,6 +286,9 @@ async def test_a_database_in_no_folder_is_refused_naming_it(
         ValueError, match=f"cannot sync into .*mirror.db: no folder {tmp_path}/typo"
     ):
         await sync(client, str(database))
+    (tmp_path / "file").write_text("")  # a file where the path needs a folder
+    with pytest.raises(ValueError, match=f"no folder {tmp_path}/file"):
+        await sync(client, str(tmp_path / "file" / "mirror.db"))
     assert simulator.request_count == 0
 
 
@@ -272,6 +301,15 @@ def test_url_options_the_driver_would_not_take_are_refused() -> None:
         database_url("postgresql://h/db?x=1&application_name=nightly&ssl=require")
     url = database_url("postgresql://h/db?sslmode=verify-full")  # libpq's spelling
     assert dict(url.query) == {"ssl": "verify-full"}
+    for bad, message in [
+        ("postgresql://h/db?sslmode=bogus", "ssl='bogus' is not one of disable, allow"),
+        ("postgresql://h/db?target_session_attrs=x", "target_session_attrs='x' is not one of"),
+        ("postgresql://h:99999/db", "port 99999 is out of range"),  # not asyncpg's OverflowError
+    ]:
+        with pytest.raises(ValueError, match=message):
+            database_url(bad)
+    # Another driver names the same database: the sync uses its own (async) one.
+    assert database_url("postgresql+psycopg://u@h/db").drivername == "postgresql+asyncpg"
 
 
 def test_a_password_given_as_a_url_option_is_never_shown(
@@ -287,6 +325,9 @@ def test_a_password_given_as_a_url_option_is_never_shown(
     assert _without_password("postgresql://u:pw@h:x/db?password=s3cret&a=b") == (
         "postgresql://u:***@h:x/db?password=***&a=b"
     )
+    # A ? in the password (a URL that does not parse, so shown as given, but hidden).
+    for shown_as in [_without_password("postgresql://u:pa?S3CRET@h:x/db")]:
+        assert "S3CRET" not in shown_as and shown_as.startswith("postgresql://u:***@")
     # Nothing listens on port 1: the database cannot be reached, exit 4, no password.
     assert main(["sync", "--simulator", "--simulator-links", "5", "--db", url]) == 4
     err = capsys.readouterr().err

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,34 +140,112 @@ async def test_long_ids_and_statuses_are_stored_whole(
     assert (change.link_id, change.old_value) == (long_id, long_status)
 
 
+# A value PostgreSQL cannot store (the wire's field, its value), and why, as the error
+# says it; SQLite stores each as it came.
+LONG_ID = "".join(f"{n:x}" for n in random.Random(1).choices(range(16), k=2800))
+UNSTORABLE = {
+    "nul": (
+        "purpose",
+        "rent\x00for december",
+        "purpose holds a NUL character, which PostgreSQL cannot store in text",
+    ),
+    "before utc": (
+        "activatedAt",
+        "0001-01-01 00:00:00",
+        "activated_at is 0001-01-01T00:00:00+05:30, which PostgreSQL cannot store as a moment",
+    ),
+    # UTC's first microsecond: asyncpg would store it as -infinity, and read back no zone.
+    "utc's first moment": (
+        "activatedAt",
+        "0001-01-01 05:30:00",
+        "activated_at is 0001-01-01T05:30:00+05:30, which PostgreSQL cannot store as a moment",
+    ),
+    # Past the primary key's index (2,704 bytes), incompressible: hex digits at random.
+    "long id": (
+        "linkId",
+        LONG_ID,
+        "link_id is 2,800 bytes long, and PostgreSQL indexes keys of up to 2,704",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", UNSTORABLE)
 async def test_what_sqlite_can_store_it_stores_exactly_and_postgresql_names_what_it_cannot(
-    served: tuple[Server, il.Client], database: str
+    served: tuple[Server, il.Client], database: str, case: str
 ) -> None:
     server, client = served
-    nul_link, old_link = server.records[3]["linkId"], server.records[4]["linkId"]
-    server.records[3]["purpose"] = "rent\x00for december"
-    server.records[4]["activatedAt"] = "0001-01-01 00:00:00"  # before year 1 began in UTC
+    field, value, why = UNSTORABLE[case]
+    original = server.records[3][field]
+    server.records[3][field] = value
+    link = server.records[3]["linkId"]
     if "://" not in database:  # SQLite
         await sync(client, database)
-        stored = await mirrored(database)
-        assert stored[nul_link]["purpose"] == "rent\x00for december"
-        assert stored[old_link]["activated_at"] == "0001-01-01T00:00:00+05:30"
-        assert (await sync(client, database)).changed == 0  # read back as the same moment
+        stored = (await mirrored(database))[link]
+        if field == "purpose":
+            assert stored["purpose"] == value
+        elif field == "activatedAt":
+            assert datetime.fromisoformat(stored["activated_at"]) == datetime.fromisoformat(
+                value.replace(" ", "T") + "+05:30"
+            )
+        assert (await sync(client, database)).changed == 0  # read back as the same value
         return
     with pytest.raises(UnstorableLinkError) as caught:
         await sync(client, database)
-    message = str(caught.value)
-    assert message == (
-        f"link {nul_link!r}: purpose holds a NUL character, which PostgreSQL cannot store in text"
-    )
+    assert str(caught.value).startswith("link '") and str(caught.value).endswith(f": {why}")
+    assert link[:40] in str(caught.value)
     (run,) = await rows(database, "sync_runs", "id")
-    assert run["state"] == "failed" and "NUL character" in run["error"]
-    server.records[3]["purpose"] = "rent for december"  # fixed at the server
-    with pytest.raises(UnstorableLinkError, match=f"link '{old_link}': activated_at is 0001-"):
-        await sync(client, database)
-    server.records[4]["activatedAt"] = "2026-01-01 00:00:00"
+    assert run["state"] == "failed" and why in run["error"]
+    server.records[3][field] = original  # fixed at the server
     report = await sync(client, database)
     assert (report.sync_id, report.resumed, report.new) == (1, True, 5)
+    assert (await sync(client, database)).changed == 0
+
+
+async def test_every_page_before_an_unstorable_link_is_stored(postgres: PostgresServer) -> None:
+    from ipay_links.db import _sync
+
+    database = postgres.new_database()
+    simulator = Simulator(50, seed=3)
+    simulator.links[34]["purpose"] = "\x00"  # on page 4 of 5
+    async with (
+        simulator.serve() as url,
+        il.Client(simulator.credentials, base_url=url, retry=FAST_RETRY) as client,
+    ):
+        report = await sync(client, database, link_id="none-such")  # tables, and run 1
+        pages = []
+        async with client.iter_pages(per_page=10) as walk:
+            async for page in walk:
+                pages.append((page.records, walk.checkpoint))
+    engine = _sync.engine_for(database)
+    writer = _sync._Writer(engine, report.sync_id, {"seen": 0, "new": 0, "changed": 0})
+    for page in pages:  # all five wait for the writer: one transaction, refused
+        writer._enqueue(page)
+    writer._enqueue(None)
+    with pytest.raises(UnstorableLinkError, match="purpose holds a NUL character"):
+        await writer._write_all()
+    await engine.dispose()
+    # Written again a page at a time: pages 1 to 3 are kept, and the checkpoint after them.
+    assert len(await mirrored(database)) == 30
+    (run,) = await rows(database, "sync_runs", "id")
+    assert (run["seen"], json.loads(run["checkpoint"])["next_page"]) == (30, 4)
+
+
+async def test_amounts_are_compared_in_the_digits_both_databases_keep(
+    served: tuple[Server, il.Client], database: str
+) -> None:
+    server, client = served
+    # PostgreSQL's NUMERIC writes 1E+3 as 1000 and has no negative zero; the mirror keeps
+    # amounts in that form in both databases, so a re-sync sees no change in them.
+    for record, digits in zip(server.records, ["-0.00", "1E+3", "1.00E+30", "7.10"], strict=False):
+        record["amount"] = digits
+    await sync(client, database)
+    stored = await mirrored(database)
+    # SQLite's column is the text itself; PostgreSQL's a NUMERIC, read as a Decimal.
+    raw = [stored[record["linkId"]]["amount"] for record in server.records[:4]]
+    amounts = [value if isinstance(value, str) else format(value, "f") for value in raw]
+    assert amounts == ["0.00", "1000", "1" + "0" * 30, "7.10"]
+    assert (await sync(client, database)).changed == 0
+    assert [c async for c in changes_since(database)] == []
 
 
 def test_the_command_line_exits_4_naming_the_link_postgresql_refused(

@@ -22,6 +22,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ..errors import shown as shown_text
+
 __all__ = ["DEFAULT_DATABASE", "SyncBusyError", "engine_for", "shown_url", "sync_lock"]
 
 DEFAULT_DATABASE = "ipay-links.db"
@@ -59,17 +61,30 @@ def database_url(database: str | os.PathLike[str]) -> URL:
             f"--db: SQLite URLs take no options ({', '.join(sorted(url.query))}): "
             "give the file's path"
         )
-    driver = url.get_driver_name()
-    if driver in ("", "pysqlite", "psycopg2") or "+" not in url.drivername:
-        url = url.set(drivername=_DRIVERS[backend])
-    if url.get_driver_name() == "asyncpg":
+    try:
+        port = url.port
+    except ValueError:  # pragma: no cover  # make_url refuses a port that is no number
+        port = None
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"--db: port {port} is out of range (1 to 65535)")
+    # The URL names the database; the driver is this library's: a sync needs an async one
+    # (postgresql+psycopg2://, postgresql+psycopg:// name the same database).
+    url = url.set(drivername=_DRIVERS[backend])
+    if backend == "postgresql":
         url = _asyncpg_options(url)
     return url
 
 
 # The URL options asyncpg takes as text (the rest of its connect() arguments are numbers
-# or objects); libpq's sslmode is its ssl, with the same modes (require, verify-full...).
-_ASYNCPG_OPTIONS = ("password", "passfile", "ssl", "target_session_attrs")
+# or objects), with the values it knows (None: any); libpq's sslmode is its ssl.
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_SESSION_ATTRS = ("any", "primary", "standby", "prefer-standby", "read-write", "read-only")
+_ASYNCPG_OPTIONS: dict[str, tuple[str, ...] | None] = {
+    "password": None,
+    "passfile": None,
+    "ssl": _SSL_MODES,
+    "target_session_attrs": _SESSION_ATTRS,
+}
 
 
 def _asyncpg_options(url: URL) -> URL:
@@ -84,6 +99,12 @@ def _asyncpg_options(url: URL) -> URL:
             f"--db: PostgreSQL URL options {', '.join(unknown)} are not supported "
             f"(sslmode, {', '.join(_ASYNCPG_OPTIONS)} are)"
         )
+    for name, value in query.items():
+        known = _ASYNCPG_OPTIONS[name]
+        if known is not None and value not in known:
+            raise ValueError(
+                f"--db: {name}={shown_text(str(value), 40)!r} is not one of {', '.join(known)}"
+            )
     return url.set(query=query)
 
 
@@ -94,7 +115,7 @@ _OPTION = re.compile(r"([?&]([^=&]*)=)([^&]*)")
 
 def _without_password(value: str) -> str:
     scheme, _, rest = value.partition("://")
-    if "@" in rest.partition("?")[0]:
+    if "@" in rest:  # the last @: a password may hold @, ? or / (hiding too much is safe)
         credentials, _, host = rest.rpartition("@")
         rest = f"{credentials.split(':', 1)[0]}:***@{host}"
     rest = _OPTION.sub(
@@ -160,7 +181,7 @@ def _file_lock(database: Path, shown: str) -> Iterator[None]:
     path = real.with_name(real.name + ".sync-lock")
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ValueError(f"cannot sync into {shown}: no folder {real.parent}") from None
     except PermissionError:
         raise ValueError(f"cannot sync into {shown}: {real.parent} is not writable") from None

@@ -33,9 +33,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "ExactDecimal",
     "Moment",
+    "amount_text",
     "changes",
     "links",
     "metadata",
+    "postgresql_refuses",
     "runs",
     "settings",
     "utc_text",
@@ -51,8 +53,19 @@ SCHEMA_VERSION = 1
 # TypeDecorator.process_bind_param cost about as much as the database's own insert.
 
 
+def amount_text(value: Decimal) -> str:
+    """An amount's digits as PostgreSQL's ``NUMERIC`` keeps them: in positional notation
+    (``1E+3`` is ``1000``), the fraction's digits kept (``100.50`` is not ``100.5``), and no
+    negative zero. The mirror stores, compares and reports amounts in this form, so that
+    both databases hold the same text and a re-sync sees no change where there is none.
+    """
+    if value.is_zero():
+        value = abs(value)
+    return format(value, "f")
+
+
 def _decimal_text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else amount_text(value)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -65,8 +78,25 @@ def _checked(value: datetime) -> datetime:
     return value
 
 
+def postgresql_refuses(value: datetime) -> bool:
+    """Whether asyncpg cannot store the aware ``value`` as itself: a moment UTC cannot hold
+    (it raises), or UTC's very first or last microsecond (it stores them as -infinity and
+    infinity)."""
+    if 1 < value.year < 9999:  # an offset moves a moment by less than a day
+        return False
+    try:
+        utc = value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:
+        return True
+    return utc in (datetime.min, datetime.max)
+
+
 def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else _checked(value)
+    if value is None:
+        return None
+    if postgresql_refuses(_checked(value)):
+        raise OverflowError(f"PostgreSQL cannot store {value.isoformat()} as a moment")
+    return value
 
 
 def utc_text(value: datetime) -> str:

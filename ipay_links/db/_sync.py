@@ -22,8 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from sqlalchemy import ARRAY, Text, and_, bindparam, func, insert, select, text, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import ARRAY, Text, and_, bindparam, case, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .._plain import to_plain
@@ -37,9 +36,11 @@ from ._engine import engine_for, shown_url, sync_lock
 from ._schema import (
     LINK_FIELDS,
     SCHEMA_VERSION,
+    amount_text,
     changes,
     links,
     metadata,
+    postgresql_refuses,
     runs,
     settings,
     utc_text,
@@ -336,12 +337,16 @@ def _text(value: object) -> str | None:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return utc_text(value)  # old and new alike in UTC, whatever zone each came in
-    return str(value)  # a Decimal with its exact digits
+    if isinstance(value, Decimal):
+        return amount_text(value)  # its digits, as both databases keep them
+    return str(value)
 
 
 def _same(before: object, after: object) -> bool:
     """Whether a field is unchanged: amounts to the digit (100.50 is not 100.5)."""
-    return before == after and (not isinstance(after, Decimal) or str(before) == str(after))
+    if isinstance(before, Decimal) and isinstance(after, Decimal):
+        return amount_text(before) == amount_text(after)
+    return before == after
 
 
 def _change(
@@ -357,7 +362,13 @@ def _change(
     }
 
 
-# A changed link: every column again. An unchanged one is only touched (_touch).
+# The run that saw a link last, as the highest id: a run resumed after a later one saw the
+# link leaves the later one's id, which _finish of that later run counts on.
+_LATEST = case(
+    (links.c.last_sync_id > bindparam("sync_id"), links.c.last_sync_id),
+    else_=bindparam("sync_id"),
+)
+# A changed link: every column again. An unchanged one is only touched (_TOUCH).
 _UPDATE = (
     update(links)
     .where(links.c.link_id == bindparam("key"))
@@ -365,7 +376,7 @@ _UPDATE = (
         {name: bindparam(name) for name in LINK_FIELDS}
         | {
             "last_seen_at": bindparam("last_seen_at"),
-            "last_sync_id": bindparam("last_sync_id"),
+            "last_sync_id": _LATEST,
             "missing_since": None,
         }
     )
@@ -383,7 +394,7 @@ _LOOKUP, _TOUCH = (
     }
     for statement in (
         select(links.c.link_id, *(links.c[name] for name in LINK_FIELDS), links.c.missing_since),
-        update(links).values(last_seen_at=bindparam("now"), last_sync_id=bindparam("sync_id")),
+        update(links).values(last_seen_at=bindparam("now"), last_sync_id=_LATEST),
     )
 )
 # Links looked up or touched per statement: SQLite allows 32,766 parameters, PostgreSQL
@@ -487,13 +498,25 @@ class _Writer:
                 await self._write(pages)
 
     async def _write(self, pages: list[tuple[Sequence[PayoutLink], Checkpoint]]) -> None:
+        """Commit ``pages`` in one transaction; when the database cannot store a link of
+        theirs, commit them a page at a time, so that every page before its own is kept."""
+        try:
+            await self._commit(pages)
+        except UnstorableLinkError:
+            if len(pages) == 1:
+                raise
+            for page in pages:
+                await self._commit([page])  # raises at the page that holds the link
+            raise
+
+    async def _commit(self, pages: list[tuple[Sequence[PayoutLink], Checkpoint]]) -> None:
         """One transaction: the pages' links and changes, then the checkpoint after them."""
         counts = dict(self._counts)
         async with self._engine.begin() as conn:
             records = [link for page, _ in pages for link in page]
             try:
                 new, changed = await _store(conn, records, self._sync_id, _now())
-            except (DBAPIError, ArithmeticError) as exc:
+            except Exception as exc:
                 refused = _unstorable(records, conn.dialect.name)
                 if refused is None:
                     raise
@@ -553,7 +576,7 @@ async def _store(
         if old[-1] is not None:
             changed_rows.append(_change(sync_id, link_id, "missing_since", old[-1], None, now))
         row = dict(zip(LINK_FIELDS, values, strict=True))
-        row.update(key=link_id, last_seen_at=now, last_sync_id=sync_id)
+        row.update(key=link_id, last_seen_at=now, sync_id=sync_id)
         rewritten.append(row)
     for chunk in _chunks(touched):
         await conn.execute(touch, {"ids": chunk, "now": now, "sync_id": sync_id})
@@ -606,26 +629,37 @@ async def _insert_new(
     await conn.exec_driver_sql(str(compiled), converted)
 
 
+# PostgreSQL's B-tree indexes (the primary key's) take keys of up to 2,704 bytes, after
+# compression: a longer id may still fit, so it is blamed only when a transaction failed.
+_POSTGRESQL_KEY_BYTES = 2704
+
+
 def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
     """Why the database cannot store one of ``records`` (which, which field), if it cannot.
 
-    Asked once a transaction has failed, never on the way: PostgreSQL's text holds no NUL
-    character, and its driver converts no moment that UTC cannot hold.
+    Asked once a transaction has failed, never on the way. SQLite stores every value;
+    PostgreSQL's text holds no NUL character, its driver takes no moment UTC cannot hold,
+    and its index no key much past 2,704 bytes.
     """
+    if backend != "postgresql":
+        return None
     for link in records:
-        for name, value in zip(
-            ("link_id", *LINK_FIELDS), (link.link_id, *_values(link)), strict=True
-        ):
+        names = ("link_id", *LINK_FIELDS)
+        for name, value in zip(names, (link.link_id, *_values(link)), strict=True):
             why = None
-            if isinstance(value, str) and "\x00" in value and backend == "postgresql":
+            if isinstance(value, str) and "\x00" in value:
                 why = "holds a NUL character, which PostgreSQL cannot store in text"
-            elif isinstance(value, datetime) and backend == "postgresql":
-                try:
-                    value.astimezone(UTC)
-                except OverflowError:
-                    why = f"is {value.isoformat()}, which UTC cannot hold"
+            elif isinstance(value, datetime) and postgresql_refuses(value):
+                why = f"is {value.isoformat()}, which PostgreSQL cannot store as a moment"
             if why is not None:
                 return f"link {shown(repr(link.link_id), 80)}: {name} {why}"
+    for link in records:
+        size = len(link.link_id.encode("utf-8", "surrogatepass"))
+        if size > _POSTGRESQL_KEY_BYTES:
+            return (
+                f"link {shown(repr(link.link_id), 80)}: link_id is {size:,} bytes long, and "
+                f"PostgreSQL indexes keys of up to {_POSTGRESQL_KEY_BYTES:,}"
+            )
     return None
 
 
