@@ -308,6 +308,8 @@ def test_url_options_the_driver_would_not_take_are_refused() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             database_url(bad)
+    with pytest.raises(ValueError, match="give sslmode or ssl, not both"):
+        database_url("postgresql://h/db?sslmode=require&ssl=disable")
     # Another driver names the same database: the sync uses its own (async) one.
     assert database_url("postgresql+psycopg://u@h/db").drivername == "postgresql+asyncpg"
 

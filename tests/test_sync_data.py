@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +165,18 @@ UNSTORABLE = {
     "long id": (
         "linkId",
         LONG_ID,
-        "link_id is 2,800 bytes long, and PostgreSQL indexes keys of up to 2,704",
+        "link_id is 2,800 bytes long, and PostgreSQL's index takes keys of up to 2,692",
+    ),
+    # Just past what an index entry holds with its 12 bytes of headers (2,704 in all).
+    "id just too long": (
+        "linkId",
+        LONG_ID[:2693],
+        "link_id is 2,693 bytes long, and PostgreSQL's index takes keys of up to 2,692",
+    ),
+    "long fraction": (
+        "amount",
+        "0." + "1" * 16384,
+        "amount has 16,384 digits after the point, and PostgreSQL's NUMERIC keeps up to 16,383",
     ),
 }
 
@@ -183,6 +195,8 @@ async def test_what_sqlite_can_store_it_stores_exactly_and_postgresql_names_what
         stored = (await mirrored(database))[link]
         if field == "purpose":
             assert stored["purpose"] == value
+        elif field == "amount":
+            assert stored["amount"] == value  # the text itself, every digit
         elif field == "activatedAt":
             assert datetime.fromisoformat(stored["activated_at"]) == datetime.fromisoformat(
                 value.replace(" ", "T") + "+05:30"
@@ -306,3 +320,76 @@ async def test_a_run_that_cannot_be_recorded_as_failed_logs_one_line(
     )
     (_, run) = await rows(database, "sync_runs", "id")
     assert run["state"] == "running"  # resumable all the same
+
+
+async def test_changes_at_the_ends_of_time_and_of_run_ids(
+    served: tuple[Server, il.Client], database: str
+) -> None:
+    server, client = served
+    await sync(client, database)
+    server.records[0]["status"] = "CLAIMED"
+    await sync(client, database)
+    everything = [c async for c in changes_since(database)]
+    assert len(everything) == 1
+    for since, since_sync, expected in [
+        (datetime(1, 1, 1, tzinfo=UTC), None, everything),  # before the first moment
+        (datetime.max.replace(tzinfo=UTC), None, []),  # after the last
+        (None, 2**70, []),  # no run has so high an id
+        (None, -(2**70), everything),
+    ]:
+        found = [c async for c in changes_since(database, since=since, since_sync=since_sync)]
+        assert found == expected, (since, since_sync)
+
+
+def test_odd_since_values_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipay_links.cli import main
+
+    db = str(tmp_path / "m.db")
+    assert main(["sync", "--simulator", "--simulator-links", "5", "--db", db, "-q"]) == 0
+    for since, code, said in [
+        ("\u00b2", 2, "give a sync id"),  # a digit to str.isdigit, not to int()
+        ("99999999999999999999999", 2, "no sync run has so high an id"),
+        ("2147483648", 2, "no sync run has so high an id"),
+        ("0001-01-01", 0, ""),  # everything
+        ("9999-12-31T23:59:59-05:00", 0, ""),  # nothing
+    ]:
+        assert main(["changes", "--db", db, "--since", since]) == code, since
+        assert said in capsys.readouterr().err
+
+
+async def test_a_mirror_that_is_not_there_is_neither_created_nor_read(tmp_path: Path) -> None:
+    from ipay_links.db import count_links
+
+    with pytest.raises(ValueError, match=r"no database at .*absent\.db: run ipay-links sync first"):
+        await count_links(str(tmp_path / "absent.db"))
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(ValueError, match=f"--db {tmp_path} is a folder: give a file in it"):
+        await count_links(str(tmp_path))
+    async with il.Client(CREDENTIALS, base_url="http://127.0.0.1:9") as client:
+        with pytest.raises(ValueError, match="is a folder"):
+            await sync(client, str(tmp_path))
+    assert os.listdir(tmp_path) == []  # no lock file left either
+
+
+async def test_an_amounts_old_and_new_values_stay_numbers_in_csv(
+    served: tuple[Server, il.Client], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipay_links.cli import main
+
+    server, client = served
+    database = str(tmp_path / "m.db")
+    server.records[0]["amount"] = "12.50"
+    server.records[1]["purpose"] = "fine"
+    await sync(client, database)
+    server.records[0]["amount"] = "-5"
+    server.records[1]["purpose"] = "-5"  # text: a formula to a spreadsheet
+    await sync(client, database)
+    argv = ["changes", "--db", database, "--format", "csv"]
+    assert await asyncio.to_thread(main, argv) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert [line.split(",")[2:5] for line in lines] == [
+        ["amount", "12.50", "-5"],
+        ["purpose", "fine", "'-5"],
+    ]

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..client import Client
@@ -91,7 +91,9 @@ def since_of(text: str) -> tuple[datetime | None, int | None]:
     A moment without a zone is read as Indian time, as InstantPay's are; a date is its
     midnight there.
     """
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
+        if len(text) > 10 or int(text) > 2**31 - 1:
+            raise UsageError(f"--since {text}: no sync run has so high an id")
         return None, int(text)
     try:
         moment = datetime.fromisoformat(text)
@@ -104,7 +106,7 @@ def since_of(text: str) -> tuple[datetime | None, int | None]:
         from .._codec import IST
 
         moment = moment.replace(tzinfo=IST)
-    return moment.astimezone(UTC), None
+    return moment, None
 
 
 async def run_changes(args: argparse.Namespace) -> None:
@@ -130,5 +132,11 @@ async def run_changes(args: argparse.Namespace) -> None:
                 sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
             else:
                 cells = ["" if row[name] is None else str(row[name]) for name in CHANGE_FIELDS]
-                neutral = zip(CHANGE_FIELDS, cells, strict=True)
-                writer.writerow([_neutral(name, cell) for name, cell in neutral])
+                # An amount's old and new values are numbers, as in an export's amount column.
+                kinds = [
+                    "amount" if change.field == "amount" and name.endswith("_value") else name
+                    for name in CHANGE_FIELDS
+                ]
+                writer.writerow(
+                    [_neutral(kind, cell) for kind, cell in zip(kinds, cells, strict=True)]
+                )

@@ -55,6 +55,8 @@ def database_url(database: str | os.PathLike[str]) -> URL:
         )
     if backend == "sqlite" and (not url.database or url.database == ":memory:"):
         raise ValueError("an in-memory SQLite database cannot be synced: give a file")
+    if backend == "sqlite" and url.database and Path(url.database).is_dir():
+        raise ValueError(f"--db {url.database} is a folder: give a file in it")
     if backend == "sqlite" and url.query:
         # aiosqlite would ignore them (mode=ro, with a warning, then writes all the same).
         raise ValueError(
@@ -92,7 +94,9 @@ def _asyncpg_options(url: URL) -> URL:
     here, not as a ``TypeError`` from inside the driver."""
     query = dict(url.query)
     if "sslmode" in query:
-        query.setdefault("ssl", query.pop("sslmode"))
+        if "ssl" in query:
+            raise ValueError("--db: give sslmode or ssl, not both")
+        query["ssl"] = query.pop("sslmode")
     unknown = sorted(set(query) - set(_ASYNCPG_OPTIONS))
     if unknown:
         raise ValueError(

@@ -22,7 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from sqlalchemy import ARRAY, Text, and_, bindparam, case, func, insert, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Text,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .._plain import to_plain
@@ -69,7 +81,8 @@ class SyncReport:
     - ``sync_id``: the run's id in ``sync_runs`` (a resumed run keeps its own).
     - ``resumed``: whether it went on from an earlier run cut short.
     - ``seen``, ``new``, ``changed``: links stored, links not known before, known links
-      with at least one field changed (resumed runs count from their start).
+      with at least one field changed (resumed runs count from their start, and count
+      again a link stored before and after the cut, at the seam of a list that moved).
     - ``missing``: links a complete, unfiltered sync no longer saw (``None`` when filtered).
     - ``stats``: the walk's :class:`~ipay_links.WalkStats` (of this process's part).
     - ``database``: the database's URL, without its password.
@@ -629,9 +642,11 @@ async def _insert_new(
     await conn.exec_driver_sql(str(compiled), converted)
 
 
-# PostgreSQL's B-tree indexes (the primary key's) take keys of up to 2,704 bytes, after
-# compression: a longer id may still fit, so it is blamed only when a transaction failed.
-_POSTGRESQL_KEY_BYTES = 2704
+# PostgreSQL's B-tree index entries (the primary key's) are at most 2,704 bytes, their own
+# 12 bytes of headers included, after compression: a longer id may still fit, so it is
+# blamed only when a transaction failed. NUMERIC keeps up to 16,383 digits after the point.
+_POSTGRESQL_KEY_BYTES = 2704 - 12
+_POSTGRESQL_SCALE = 16383
 
 
 def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
@@ -649,6 +664,11 @@ def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
             why = None
             if isinstance(value, str) and "\x00" in value:
                 why = "holds a NUL character, which PostgreSQL cannot store in text"
+            elif isinstance(value, Decimal) and -int(value.as_tuple().exponent) > _POSTGRESQL_SCALE:
+                why = (
+                    f"has {-int(value.as_tuple().exponent):,} digits after the point, and "
+                    f"PostgreSQL's NUMERIC keeps up to {_POSTGRESQL_SCALE:,}"
+                )
             elif isinstance(value, datetime) and postgresql_refuses(value):
                 why = f"is {value.isoformat()}, which PostgreSQL cannot store as a moment"
             if why is not None:
@@ -658,7 +678,7 @@ def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
         if size > _POSTGRESQL_KEY_BYTES:
             return (
                 f"link {shown(repr(link.link_id), 80)}: link_id is {size:,} bytes long, and "
-                f"PostgreSQL indexes keys of up to {_POSTGRESQL_KEY_BYTES:,}"
+                f"PostgreSQL's index takes keys of up to {_POSTGRESQL_KEY_BYTES:,}"
             )
     return None
 
@@ -666,6 +686,25 @@ def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
 def _chunks(ids: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
+
+
+# PostgreSQL's integer: the highest id a run can have.
+_MAX_ID = 2**31 - 1
+
+
+def _existing(database: str | AsyncEngine) -> AsyncEngine:
+    """An engine for a mirror to read; ``ValueError`` for an SQLite file that does not
+    exist (opening it would create it)."""
+    engine = engine_for(database)
+    if (file := _absent_file(engine)) is not None:
+        raise ValueError(f"no database at {file}: run ipay-links sync first")
+    return engine
+
+
+async def _check_synced(conn: AsyncConnection, engine: AsyncEngine) -> None:
+    """``ValueError`` unless a sync made the mirror's tables."""
+    if not await conn.run_sync(lambda sync: sync.dialect.has_table(sync, links.name)):
+        raise ValueError(f"{shown_url(engine)} holds no sync yet: run ipay-links sync first")
 
 
 def _absent_file(engine: AsyncEngine) -> str | None:
@@ -693,25 +732,23 @@ async def changes_since(
         raise ValueError("since must carry its zone (2026-12-01T00:00+05:30)")
     if field is not None and field not in (*LINK_FIELDS, "missing_since"):
         raise ValueError(f"no such field: {field} (one of {', '.join(LINK_FIELDS)}, missing_since)")
-    engine = engine_for(database)
-    if (file := _absent_file(engine)) is not None:
-        await engine.dispose()
-        raise ValueError(f"no database at {file}: run ipay-links sync first")
+    statement = select(changes).order_by(changes.c.id)
+    # The ends of time and of run ids, where no database compares: before the first
+    # moment is everything, after the last (or after the highest id) nothing.
+    if since is not None and postgresql_refuses(since):
+        statement = statement.where(false()) if since.year > 1 else statement
+    elif since is not None:
+        statement = statement.where(changes.c.seen_at > since)
+    if since_sync is not None and since_sync >= _MAX_ID:
+        statement = statement.where(false())
+    elif since_sync is not None and since_sync >= 0:
+        statement = statement.where(changes.c.sync_id > since_sync)
+    if field is not None:
+        statement = statement.where(changes.c.field == field)
+    engine = _existing(database)
     try:
-        statement = select(changes).order_by(changes.c.id)
-        if since is not None:
-            statement = statement.where(changes.c.seen_at > since)
-        if since_sync is not None:
-            statement = statement.where(changes.c.sync_id > since_sync)
-        if field is not None:
-            statement = statement.where(changes.c.field == field)
         async with engine.connect() as conn:
-            if not await conn.run_sync(
-                lambda sync: sync.dialect.has_table(sync, "payout_link_changes")
-            ):
-                raise ValueError(
-                    f"{shown_url(engine)} holds no sync yet: run ipay-links sync first"
-                )
+            await _check_synced(conn, engine)
             result = await conn.stream(statement)
             async for row in result:
                 yield Change(
@@ -728,10 +765,15 @@ async def changes_since(
 
 
 async def count_links(database: str | AsyncEngine) -> int:
-    """How many links the mirror in ``database`` holds (missing ones included)."""
-    engine = engine_for(database)
+    """How many links the mirror in ``database`` holds (missing ones included).
+
+    Raises ``ValueError`` for a database with no sync yet (an SQLite file that does not
+    exist is not created).
+    """
+    engine = _existing(database)
     try:
         async with engine.connect() as conn:
+            await _check_synced(conn, engine)
             return int(await conn.scalar(select(func.count()).select_from(links)) or 0)
     finally:
         if engine is not database:
