@@ -295,9 +295,12 @@ async def test_throttle_holds_every_request_until_retry_after_has_passed() -> No
     assert throttle.waits == 2
 
 
-async def test_a_long_retry_after_on_another_page_does_not_outlast_max_time(
-    big: Simulator,
-) -> None:
+async def test_a_long_retry_after_on_another_page_does_not_outlast_max_time() -> None:
+    # Four pages, all on the wire at once: no page waits its turn behind the pace the
+    # walk takes after the 503. With more pages, those paced departures advanced the fake
+    # clock at no real cost while the 429 was still on its way (on a busy machine, past
+    # the pages' max_time: a TransportError, not the 429's RateLimitError).
+    big = Simulator(40, seed=11, max_page_size=10)
     clock = FakeClock()
     big.latency = 0.02
     big.inject(Fault.status(503), page=2)
