@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,10 @@ import pytest
 import ipay_links as il
 from ipay_links.testing import Simulator
 
-from ._postgres import postgres_fixture  # noqa: F401  # `postgres`: one server a session
+from ._postgres import (
+    PostgresServer,
+    postgres_fixture,  # noqa: F401  # `postgres`: one server a session
+)
 
 pytest_plugins = ["pytester"]  # runs test files as a user's project would
 
@@ -25,6 +28,17 @@ def sample_envelope() -> dict[str, Any]:
     """InstantPay's own sample answer from the endpoint's reference page."""
     result: dict[str, Any] = json.loads((DATA / "reference_sample.json").read_text())
     return result
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The mirror's database, once an SQLite file and once a new database on the session's
+    PostgreSQL server: the sync tests run on both."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "mirror.db")
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    yield server.new_database()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,19 +22,9 @@ from ipay_links.db import SyncBusyError, changes_since, sync
 from ipay_links.db._engine import database_url
 from ipay_links.testing import Fault, Simulator
 
-from ._postgres import PostgresServer
 from .conftest import FAST_RETRY
 
 LINKS = 230
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "mirror.db")
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    yield server.new_database()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,15 +31,6 @@ from .test_hostile import answering
 from .test_sync import execute, mirrored, rows
 
 CREDENTIALS = Simulator(1).credentials
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "mirror.db")
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    yield server.new_database()
 
 
 class Server:

@@ -63,12 +63,8 @@ def database_url(database: str | os.PathLike[str]) -> URL:
             f"--db: SQLite URLs take no options ({', '.join(sorted(url.query))}): "
             "give the file's path"
         )
-    try:
-        port = url.port
-    except ValueError:  # pragma: no cover  # make_url refuses a port that is no number
-        port = None
-    if port is not None and not 0 < port < 65536:
-        raise ValueError(f"--db: port {port} is out of range (1 to 65535)")
+    if url.port is not None and not 0 < url.port < 65536:  # make_url took it as a number
+        raise ValueError(f"--db: port {url.port} is out of range (1 to 65535)")
     # The URL names the database; the driver is this library's: a sync needs an async one
     # (postgresql+psycopg2://, postgresql+psycopg:// name the same database).
     url = url.set(drivername=_DRIVERS[backend])

@@ -262,11 +262,12 @@ async def _end(engine: AsyncEngine, sync_id: int, state: str, error: str) -> Non
             )
     except Exception as exc:  # noqa: BLE001  # the database is gone too: the run stays
         # "running", resumable all the same. One line: the sync's own error follows.
+        first_line = str(exc).strip().partition("\n")[0]
         logger.warning(
             "could not record that sync %d ended %s: %s",
             sync_id,
             state,
-            shown(f"{type(exc).__name__}: {str(exc).strip().partition(chr(10))[0]}"),
+            shown(f"{type(exc).__name__}: {first_line}"),
         )
 
 
@@ -398,18 +399,20 @@ _UPDATE = (
 # to key SQLAlchemy's statement cache with than the lookup itself. SQLite's IN list is
 # expanded into a parameter per key at every execution; PostgreSQL takes the keys as one
 # array (= ANY): one statement, prepared once, and no SQL rendered per key.
-_SQLITE_KEYS = links.c.link_id.in_(bindparam("ids", expanding=True))
-_POSTGRESQL_KEYS = links.c.link_id == func.any(bindparam("ids", type_=ARRAY(Text)))
-_LOOKUP, _TOUCH = (
-    {
-        backend: statement.where(keys)
-        for backend, keys in (("sqlite", _SQLITE_KEYS), ("postgresql", _POSTGRESQL_KEYS))
-    }
-    for statement in (
-        select(links.c.link_id, *(links.c[name] for name in LINK_FIELDS), links.c.missing_since),
-        update(links).values(last_seen_at=bindparam("now"), last_sync_id=_LATEST),
-    )
-)
+_KEYS = {
+    "sqlite": links.c.link_id.in_(bindparam("ids", expanding=True)),
+    "postgresql": links.c.link_id == func.any(bindparam("ids", type_=ARRAY(Text))),
+}
+_LOOKUP = {
+    backend: select(
+        links.c.link_id, *(links.c[name] for name in LINK_FIELDS), links.c.missing_since
+    ).where(keys)
+    for backend, keys in _KEYS.items()
+}
+_TOUCH = {
+    backend: update(links).where(keys).values(last_seen_at=bindparam("now"), last_sync_id=_LATEST)
+    for backend, keys in _KEYS.items()
+}
 # Links looked up or touched per statement: SQLite allows 32,766 parameters, PostgreSQL
 # 32,767; a transaction holds whole pages, _BATCH_LINKS links and one page at most.
 _CHUNK = 1000
@@ -649,12 +652,18 @@ _POSTGRESQL_KEY_BYTES = 2704 - 12
 _POSTGRESQL_SCALE = 16383
 
 
+def _fraction_digits(value: Decimal) -> int:
+    """How many digits ``value`` (a finite amount) has after the point."""
+    return max(0, -int(value.as_tuple().exponent))
+
+
 def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
     """Why the database cannot store one of ``records`` (which, which field), if it cannot.
 
     Asked once a transaction has failed, never on the way. SQLite stores every value;
     PostgreSQL's text holds no NUL character, its driver takes no moment UTC cannot hold,
-    and its index no key much past 2,704 bytes.
+    its NUMERIC no amount past 16,383 digits after the point, and its index no key past
+    2,692 bytes once compressed.
     """
     if backend != "postgresql":
         return None
@@ -664,9 +673,12 @@ def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
             why = None
             if isinstance(value, str) and "\x00" in value:
                 why = "holds a NUL character, which PostgreSQL cannot store in text"
-            elif isinstance(value, Decimal) and -int(value.as_tuple().exponent) > _POSTGRESQL_SCALE:
+            elif (
+                isinstance(value, Decimal)
+                and (digits := _fraction_digits(value)) > _POSTGRESQL_SCALE
+            ):
                 why = (
-                    f"has {-int(value.as_tuple().exponent):,} digits after the point, and "
+                    f"has {digits:,} digits after the point, and "
                     f"PostgreSQL's NUMERIC keeps up to {_POSTGRESQL_SCALE:,}"
                 )
             elif isinstance(value, datetime) and postgresql_refuses(value):
