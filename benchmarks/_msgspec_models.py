@@ -12,7 +12,7 @@ from decimal import Decimal
 import msgspec
 
 from ipay_links import LinkStatus
-from ipay_links._codec import IST
+from ipay_links._core.codec import IST
 
 __all__ = ["DECODER", "Envelope", "PayoutLink"]
 

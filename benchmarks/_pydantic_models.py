@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ipay_links import LinkStatus
-from ipay_links._codec import IST
+from ipay_links._core.codec import IST
 
 __all__ = ["Envelope", "PayoutLink"]
 

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ipay_links.protocol import LIST_PATH
+from ipay_links._core.protocol import LIST_PATH
 
 from ._pages import PageTemplate, no_record_found
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 import ipay_links
-from ipay_links.protocol import LIST_PATH
+from ipay_links._core.protocol import LIST_PATH
 
 from ._pages import CREDENTIALS_HEADERS, request_body
 

@@ -21,7 +21,7 @@ from functools import partial
 import aiohttp
 
 import ipay_links
-from ipay_links.protocol import LIST_PATH
+from ipay_links._core.protocol import LIST_PATH
 
 from ._pages import CREDENTIALS_HEADERS, request_body
 from ._report import Ratio, Row, Spread, Trials, shuffled_rounds, verdict

@@ -2,7 +2,7 @@
 
 Rows: ``orjson.loads`` alone (the floor: no types at all), the stdlib parse our
 codec starts with, msgspec Structs, pydantic v2, and ours
-(``ipay_links.protocol.read_response``), each in records per second.
+(``ipay_links._core.protocol.read_response``), each in records per second.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from ipay_links.protocol import read_response
+from ipay_links._core.protocol import read_response
 
 from . import _optional
 from ._pages import distinct_pages

@@ -2,10 +2,12 @@
 
 import logging
 
-from ._clock import Clock, LoopClock
-from ._retry import RetryPolicy
-from ._walkstate import Checkpoint, WalkStats
-from .client import DEFAULT_BASE_URL, Client, WalkOptions
+from ._core.protocol import DEFAULT_PER_PAGE, MAX_PER_PAGE, Query
+from ._core.walkstate import Checkpoint, WalkStats
+from ._io.client import DEFAULT_BASE_URL, Client, WalkOptions
+from ._io.clock import Clock, LoopClock
+from ._io.pagination import LinkWalk, PageWalk
+from ._io.retry import RetryPolicy
 from .credentials import Credentials
 from .errors import (
     ApiError,
@@ -18,8 +20,6 @@ from .errors import (
     TransportError,
 )
 from .models import ContactDetails, LinkStatus, Page, PageMeta, PayoutLink
-from .pagination import LinkWalk, PageWalk
-from .protocol import DEFAULT_PER_PAGE, MAX_PER_PAGE, Query
 
 __version__ = "0.1.0"
 

@@ -13,8 +13,8 @@ import json
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from ipay_links._transport import OnHead, Response
-from ipay_links.protocol import Request
+from ipay_links._core.protocol import Request
+from ipay_links._io.transport import OnHead, Response
 from ipay_links.testing import Simulator
 
 T = TypeVar("T")

@@ -655,7 +655,7 @@ def test_missing_credentials_name_simulator_as_the_way_to_try_without(
 def test_status_takes_any_case_in_the_cli_and_the_library(
     sim: Simulator, env: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ipay_links.protocol import make_query
+    from ipay_links._core.protocol import make_query
 
     with serving(sim) as url:
         argv = ["export", "--base-url", url, "--status", "claimed", "--status", "Expired"]

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 import ipay_links as il
-from ipay_links._throttle import Throttle
+from ipay_links._io.throttle import Throttle
 from ipay_links.testing import FakeClock, Fault, Simulator
 
 from .conftest import FAST_RETRY

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 
 import ipay_links as il
-from ipay_links import _codec, protocol
+from ipay_links._core import codec as _codec
+from ipay_links._core import protocol
 from ipay_links.testing import Simulator, generate_links
 
 EDGE_VALUES: list[Any] = [

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 import ipay_links as il
-from ipay_links.protocol import LIST_PATH
+from ipay_links._core.protocol import LIST_PATH
 from ipay_links.testing import FakeClock, Simulator, generate_links
 
 from .conftest import FAST_RETRY

@@ -27,7 +27,7 @@ import pytest
 import trustme
 
 import ipay_links as il
-from ipay_links import protocol
+from ipay_links._core import protocol
 from ipay_links.testing import Simulator
 
 from ._infra import LocalCA, Nginx, Tinyproxy, free_port, nginx, tinyproxy

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ipay_links as il
-from ipay_links._network import Proxy, default_ssl_context, parse_proxy, proxy_from_env
+from ipay_links._io.network import Proxy, default_ssl_context, parse_proxy, proxy_from_env
 
 CREDENTIALS = il.Credentials("id", "s3cret", "203.0.113.7")
 API = "https://api.instantpay.in"

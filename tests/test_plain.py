@@ -1,4 +1,4 @@
-"""Plain data (``ipay_links._plain``): one form for everything the project writes, and back."""
+"""Plain data (``ipay_links._core.plain``): one form for everything the project writes, and back."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 import ipay_links as il
-from ipay_links._plain import from_plain, refuse_unknown_keys, to_plain
+from ipay_links._core.plain import from_plain, refuse_unknown_keys, to_plain
 from ipay_links.cli._saved import SavedExport
 
 IST = timezone(timedelta(hours=5, minutes=30))

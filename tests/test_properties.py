@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import ipay_links as il
-from ipay_links import protocol
+from ipay_links._core import protocol
 from ipay_links.testing import Fault, Simulator
 
 from .conftest import sample_envelope

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import ipay_links as il
-from ipay_links import protocol
+from ipay_links._core import protocol
 from ipay_links.testing import SIMULATOR_CREDENTIALS
 
 from .conftest import sample_envelope

@@ -13,7 +13,7 @@ import random
 import pytest
 
 import ipay_links as il
-from ipay_links._throttle import Throttle
+from ipay_links._io.throttle import Throttle
 from ipay_links.testing import FakeClock, Simulator
 
 from ._virtual import LimitedSimulator, LimitReq, VirtualClock

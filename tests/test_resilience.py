@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 import ipay_links as il
-from ipay_links import protocol
+from ipay_links._core import protocol
 from ipay_links.testing import FakeClock, Fault, Simulator
 
 from .conftest import DATA, FAST_RETRY

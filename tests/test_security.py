@@ -130,7 +130,7 @@ async def test_a_redirect_is_never_followed_and_the_secret_reaches_no_other_host
 def test_a_links_repr_hides_the_contacts_personal_data() -> None:
     from decimal import Decimal
 
-    from ipay_links._plain import to_plain
+    from ipay_links._core.plain import to_plain
 
     contact = il.ContactDetails(name="Ravi Kumar", email="ravi@example.com", mobile="9876545742")
     link = il.PayoutLink(

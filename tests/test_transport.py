@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import ipay_links as il
-from ipay_links._transport import OnHead, Response
-from ipay_links.protocol import Request
+from ipay_links._core.protocol import Request
+from ipay_links._io.transport import OnHead, Response
 from ipay_links.testing import FakeClock, Simulator
 
 CREDENTIALS = Simulator(1).credentials
@@ -159,8 +159,8 @@ async def test_retry_none_still_bounds_its_one_attempt_by_the_default_max_time()
 
 
 async def test_a_wait_for_the_walks_hold_is_taken_from_the_pages_max_time() -> None:
-    from ipay_links._throttle import Throttle
-    from ipay_links.protocol import make_query
+    from ipay_links._core.protocol import make_query
+    from ipay_links._io.throttle import Throttle
 
     simulator = Simulator(12, seed=3)
     transport = ScriptedTransport([(200, {}, page_of(simulator))])

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 
 import ipay_links as il
-from ipay_links._walkstate import MAX_STALLED_HEALS, Read, WalkState
-from ipay_links.protocol import Query
+from ipay_links._core.protocol import Query
+from ipay_links._core.walkstate import MAX_STALLED_HEALS, Read, WalkState
 
 
 class ModelServer:

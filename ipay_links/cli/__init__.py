@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from .._network import parse_proxy
-from .._plain import to_plain
-from .._retry import RetryPolicy
-from .._walkstate import CONSISTENCY_LEVELS
-from ..client import DEFAULT_BASE_URL, Client
+from .._core.plain import to_plain
+from .._core.protocol import MAX_PER_PAGE, check_base_url, check_page, check_positive, make_query
+from .._core.walkstate import CONSISTENCY_LEVELS
+from .._io.client import DEFAULT_BASE_URL, Client
+from .._io.network import parse_proxy
+from .._io.retry import RetryPolicy
 from ..credentials import Credentials
 from ..errors import (
     AuthenticationError,
@@ -43,7 +44,6 @@ from ..errors import (
     shown,
 )
 from ..models import LinkStatus, Page
-from ..protocol import MAX_PER_PAGE, check_base_url, check_page, check_positive, make_query
 from ._export import export, file_target, query_options
 from ._formats import FORMATS
 from ._sync import DatabaseError, run_changes, run_sync, since_of

@@ -23,9 +23,9 @@ from typing import Any
 
 import attrs
 
-from ..client import Client
-from ..pagination import Checkpoint, PageWalk
-from ..protocol import Query, make_query
+from .._core.protocol import Query, make_query
+from .._io.client import Client
+from .._io.pagination import Checkpoint, PageWalk
 from ._formats import Output, Writer, make_writer
 from ._progress import Progress
 from ._saved import (

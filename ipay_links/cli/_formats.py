@@ -22,7 +22,7 @@ from typing import Protocol
 
 import msgspec
 
-from .._plain import to_plain
+from .._core.plain import to_plain
 from ..models import PayoutLink
 
 __all__ = ["CSV_FIELDS", "FORMATS", "RECORD_ENDS", "Output", "Writer", "count_links", "make_writer"]

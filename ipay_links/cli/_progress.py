@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..pagination import WalkStats
+from .._io.pagination import WalkStats
 
 __all__ = ["Progress"]
 

@@ -25,9 +25,9 @@ from typing import IO, Any
 
 import attrs
 
-from .._checks import check_number
-from .._plain import from_plain, refuse_unknown_keys, to_plain
-from ..pagination import Checkpoint
+from .._core.checks import check_number
+from .._core.plain import from_plain, refuse_unknown_keys, to_plain
+from .._io.pagination import Checkpoint
 from ._formats import FORMATS, RECORD_ENDS, count_links
 from ._usage import Unresumable
 

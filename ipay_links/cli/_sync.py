@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..client import Client
+from .._io.client import Client
 from ._export import query_options
 from ._formats import _neutral
 from ._usage import UsageError
@@ -103,7 +103,7 @@ def since_of(text: str) -> tuple[datetime | None, int | None]:
             "(2026-12-01, 2026-12-01T09:30+05:30)"
         ) from None
     if moment.tzinfo is None:
-        from .._codec import IST
+        from .._core.codec import IST
 
         moment = moment.replace(tzinfo=IST)
     return moment, None

@@ -25,7 +25,7 @@ from types import TracebackType
 
 import attrs
 
-from ..pagination import Checkpoint
+from .._io.pagination import Checkpoint
 from ._saved import REGULAR, SavedExport, file_kind, temporary_of, write_saved
 from ._usage import UsageError
 

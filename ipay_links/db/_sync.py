@@ -37,13 +37,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .._plain import to_plain
-from .._walkstate import Checkpoint, Consistency, WalkStats
-from ..client import Client, Statuses
+from .._core.plain import to_plain
+from .._core.protocol import Query, make_query
+from .._core.walkstate import Checkpoint, Consistency, WalkStats
+from .._io.client import Client, Statuses
+from .._io.pagination import PageWalk
 from ..errors import shown
 from ..models import PayoutLink
-from ..pagination import PageWalk
-from ..protocol import Query, make_query
 from ._engine import engine_for, shown_url, sync_lock
 from ._schema import (
     LINK_FIELDS,

@@ -21,9 +21,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .._codec import IST
+from .._core.codec import IST
+from .._core.protocol import LIST_PATH
 from ..credentials import Credentials
-from ..protocol import LIST_PATH
 from ._data import generate_links
 from ._faults import Fault
 from ._mutations import Mutation

@@ -1,8 +1,8 @@
-"""The one I/O seam: a :class:`Transport` sends a :class:`~ipay_links.protocol.Request`.
+"""The one I/O seam: a :class:`Transport` sends a :class:`~ipay_links._core.protocol.Request`.
 
 A transport returns ``(status, headers, body)`` or raises :class:`TransportError`;
 everything else (status mapping, retries, walks) is above it and never touches a
-socket. :class:`~ipay_links._aiohttp.AiohttpTransport` is the real one; tests may
+socket. :class:`~ipay_links._io.aiohttp_transport.AiohttpTransport` is the real one; tests may
 give a client any object with these two methods.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from .protocol import Request
+from .._core.protocol import Request
 
 __all__ = ["OnHead", "Response", "Transport"]
 

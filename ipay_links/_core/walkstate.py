@@ -36,10 +36,10 @@ from typing import Any, Literal, get_args
 
 import attrs
 
-from ._checks import check_number, check_positive
-from ._plain import InvalidValue, from_plain, to_plain
-from .errors import ConsistencyError, ResponseFormatError
-from .models import Page, PayoutLink
+from ..errors import ConsistencyError, ResponseFormatError
+from ..models import Page, PayoutLink
+from .checks import check_number, check_positive
+from .plain import InvalidValue, from_plain, to_plain
 from .protocol import Query, check_page
 
 __all__ = [

@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 import attrs
 import backoff
 
-from ._checks import check_finite, check_number
-from ._clock import Clock
-from .errors import IpayError
+from .._core.checks import check_finite, check_number
+from ..errors import IpayError
+from .clock import Clock
 
 __all__ = ["RetryPolicy", "RetryState"]
 

@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 
 import attrs
 
-from ._clock import Clock
-from .errors import RateLimitError, ServiceUnavailableError
-from .protocol import PUSH_BACK_HTTP, retry_after_of
+from .._core.protocol import PUSH_BACK_HTTP, retry_after_of
+from ..errors import RateLimitError, ServiceUnavailableError
+from .clock import Clock
 
 __all__ = ["Departure", "Throttle"]
 

@@ -14,14 +14,14 @@ import ssl
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
-from ._network import Proxy, default_ssl_context
-from .errors import ResponseFormatError, TransportError, shown
-from .protocol import Request
+from .._core.protocol import Request
+from ..errors import ResponseFormatError, TransportError, shown
+from .network import Proxy, default_ssl_context
 
 if TYPE_CHECKING:
     import aiohttp
 
-    from ._transport import OnHead, Response
+    from .transport import OnHead, Response
 
 __all__ = ["AiohttpTransport"]
 
@@ -78,7 +78,7 @@ class AiohttpTransport:
     async def send(
         self, request: Request, *, time_left: float, on_head: OnHead | None = None
     ) -> Response:
-        """Send ``request``; see :class:`~ipay_links._transport.Transport`.
+        """Send ``request``; see :class:`~ipay_links._io.transport.Transport`.
 
         aiohttp's exceptions carry the request headers (the secret among them), so
         each one is replaced by a TransportError built from text, raised outside the

@@ -50,8 +50,8 @@ import msgspec
 from cattrs.gen import make_dict_structure_fn, override
 from msgspec import UNSET, UnsetType
 
-from .errors import ResponseFormatError
-from .models import ContactDetails, LinkStatus, Page, PageMeta, PayoutLink
+from ..errors import ResponseFormatError
+from ..models import ContactDetails, LinkStatus, Page, PageMeta, PayoutLink
 
 __all__ = [
     "IST",

@@ -31,7 +31,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn
 from cattrs.v import format_exception
 
-from .models import LinkStatus
+from ..models import LinkStatus
 
 __all__ = ["InvalidValue", "from_plain", "refuse_unknown_keys", "to_plain"]
 
