@@ -2,8 +2,8 @@
 
 import logging
 
+from ._core.checkpoint import Checkpoint, WalkStats
 from ._core.protocol import DEFAULT_PER_PAGE, MAX_PER_PAGE, Query
-from ._core.walkstate import Checkpoint, WalkStats
 from ._io.client import DEFAULT_BASE_URL, Client, WalkOptions
 from ._io.clock import Clock, LoopClock
 from ._io.pagination import LinkWalk, PageWalk

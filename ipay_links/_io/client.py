@@ -18,9 +18,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from .._core import protocol
+from .._core.checkpoint import Checkpoint, Consistency
 from .._core.checks import check_number, check_positive
 from .._core.protocol import Query, Request
-from .._core.walkstate import Checkpoint, Consistency
 from ..credentials import Credentials, check_endpoint_ip
 from ..errors import ApiError, IpayError, TransportError, hiding, shown
 from ..models import LinkStatus, Page

@@ -1,7 +1,7 @@
 """The asyncio side of a walk: reads, the prefetch window, cancellation.
 
 What to read and what to hand out is decided by the pure :class:`WalkState`
-(``_walkstate.py``, where the reasoning that keeps a walk exact is written down);
+(``_core/walkstate.py``, where the reasoning that keeps a walk exact is written down);
 :class:`PageWalk` carries it out with tasks, and :class:`LinkWalk` hands the pages'
 links out one by one.
 """
@@ -12,9 +12,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 
+from .._core.checkpoint import Checkpoint, Consistency, WalkStats
 from .._core.checks import check_positive
 from .._core.protocol import Query
-from .._core.walkstate import Checkpoint, Consistency, Read, WalkState, WalkStats
+from .._core.walkstate import Read, WalkState
 from ..errors import ConsistencyError, IpayError
 from ..models import Page, PayoutLink
 from .clock import Clock, LoopClock
@@ -26,7 +27,7 @@ FetchPage = Callable[[Query, int, Throttle], Awaitable[Page]]
 
 
 class PageWalk:
-    """Async iterator over the pages of one query, in page order; see ``_walkstate.py``.
+    """Async iterator over the pages of one query, in page order; see ``_core/walkstate.py``.
 
     Each page handed out carries only links not handed out before. With
     ``concurrency=N`` up to N pages are requested at once (never more in flight, and

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from .._core.checkpoint import CONSISTENCY_LEVELS
 from .._core.plain import to_plain
 from .._core.protocol import MAX_PER_PAGE, check_base_url, check_page, check_positive, make_query
-from .._core.walkstate import CONSISTENCY_LEVELS
 from .._io.client import DEFAULT_BASE_URL, Client
 from .._io.network import parse_proxy
 from .._io.retry import RetryPolicy

@@ -37,9 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .._core.checkpoint import Checkpoint, Consistency, WalkStats
 from .._core.plain import to_plain
 from .._core.protocol import Query, make_query
-from .._core.walkstate import Checkpoint, Consistency, WalkStats
 from .._io.client import Client, Statuses
 from .._io.pagination import PageWalk
 from ..errors import shown
