@@ -86,65 +86,73 @@ class AiohttpTransport:
         """
         import aiohttp
 
-        proxy = self._proxy
         error: TransportError | ResponseFormatError
         try:
-            session = await self._session_now()
-            async with session.request(
-                request.method,
-                self._base_url + request.path,
-                headers=request.headers,
-                data=request.body,
-                allow_redirects=False,
-                timeout=self._timeout(time_left),
-                # Whatever the session was made with: every status is ours to map, and
-                # every answer is decoded (and so counted against max_response_size).
-                raise_for_status=False,
-                auto_decompress=True,
-                proxy=None if proxy is None else proxy.url,
-                proxy_headers=_proxy_headers(proxy),
-                # True: the connector's own (a given session's), else ours.
-                ssl=True if self._ssl is None else self._ssl,
-            ) as response:
-                if on_head is not None:
-                    on_head(response.status, response.headers)
-                body = await self._read_body(response)
-                return response.status, response.headers, body
-        except TimeoutError:
-            error = TransportError("the request timed out")
-        except aiohttp.ClientConnectorCertificateError as exc:
-            error = TransportError(
+            return await self._exchange(request, time_left, on_head)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            error = self._error_of(exc)
+        raise error
+
+    async def _exchange(
+        self, request: Request, time_left: float, on_head: OnHead | None
+    ) -> Response:
+        """One request and its whole answer, aiohttp's exceptions left as they are."""
+        session = await self._session_now()
+        proxy = self._proxy
+        async with session.request(
+            request.method,
+            self._base_url + request.path,
+            headers=request.headers,
+            data=request.body,
+            allow_redirects=False,
+            timeout=self._timeout(time_left),
+            # Whatever the session was made with: every status is ours to map, and
+            # every answer is decoded (and so counted against max_response_size).
+            raise_for_status=False,
+            auto_decompress=True,
+            proxy=None if proxy is None else proxy.url,
+            proxy_headers=_proxy_headers(proxy),
+            # True: the connector's own (a given session's), else ours.
+            ssl=True if self._ssl is None else self._ssl,
+        ) as response:
+            if on_head is not None:
+                on_head(response.status, response.headers)
+            body = await self._read_body(response)
+            return response.status, response.headers, body
+
+    def _error_of(self, exc: BaseException) -> TransportError | ResponseFormatError:
+        """Our error for what aiohttp or the socket raised, built from text only."""
+        import aiohttp
+
+        proxy = self._proxy
+        if isinstance(exc, TimeoutError):
+            return TransportError("the request timed out")
+        if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+            return TransportError(
                 f"TLS failure: certificate verify failed: {_verify_reason(exc)}", retryable=False
             )
-        except aiohttp.ClientSSLError as exc:
-            error = TransportError(f"TLS failure: {_tls_reason(exc)}", retryable=False)
-        except aiohttp.ClientHttpProxyError as exc:
+        if isinstance(exc, aiohttp.ClientSSLError):
+            return TransportError(f"TLS failure: {_tls_reason(exc)}", retryable=False)
+        if isinstance(exc, aiohttp.ClientHttpProxyError):
             # The proxy answered CONNECT (or the request) with a refusal: 407, 403, ...
-            error = TransportError(
+            return TransportError(
                 f"the proxy {_shown_proxy(proxy)} refused the connection: "
                 f"HTTP {exc.status} {shown(exc.message, 100)}".rstrip(),
                 retryable=False,
             )
-        except aiohttp.ClientProxyConnectionError as exc:
-            error = TransportError(
+        if isinstance(exc, aiohttp.ClientProxyConnectionError):
+            return TransportError(
                 f"cannot reach the proxy {_shown_proxy(proxy)}: {_os_reason(exc.os_error)}"
             )
-        except aiohttp.ClientPayloadError as exc:
-            if "Decompressed data exceeds" in str(exc):
-                # aiohttp < 3.14 refuses a gzip read decoding to more than 32 MiB itself.
-                limit = self._max_response_size
-                error = (
-                    _too_large(limit)
-                    if limit <= _AIOHTTP_DECODED_LIMIT
-                    else _too_large(
-                        _AIOHTTP_DECODED_LIMIT, "aiohttp's own limit on one decoded read"
-                    )
-                )
-            else:
-                error = TransportError("the answer was cut short before its end")
-        except (aiohttp.ClientError, OSError) as exc:
-            error = TransportError(f"{exc.__class__.__name__}: {_describe(exc)}")
-        raise error
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            if "Decompressed data exceeds" not in str(exc):
+                return TransportError("the answer was cut short before its end")
+            # aiohttp < 3.14 refuses a gzip read decoding to more than 32 MiB itself.
+            limit = self._max_response_size
+            if limit <= _AIOHTTP_DECODED_LIMIT:
+                return _too_large(limit)
+            return _too_large(_AIOHTTP_DECODED_LIMIT, "aiohttp's own limit on one decoded read")
+        return TransportError(f"{exc.__class__.__name__}: {_describe(exc)}")
 
     async def _session_now(self) -> aiohttp.ClientSession:
         """The session, made in (and kept to) the event loop of the first request."""
