@@ -1,35 +1,32 @@
-"""The client: its arguments, its lifecycle, and one page call with its retries.
+"""The client: its arguments, its lifecycle, and its public calls.
 
-A page call goes: ``protocol.build_request`` -> the transport (``_aiohttp.py``) ->
-``protocol.read_response`` -> a :class:`Page` or a typed error, retried by
-:class:`RetryState`; walks (``pagination.py``) call it for each page.
+Each page asked for, alone or by a walk (``pagination.py``), is one
+``protocol.build_request`` run as a :class:`PageCall` (``page_call.py``): the
+transport, ``protocol.read_response``, the retries.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import ssl as _ssl
-import time
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import nullcontext
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from .._core import protocol
 from .._core.checkpoint import Checkpoint, Consistency
 from .._core.checks import check_number, check_positive
-from .._core.protocol import Query, Request
+from .._core.protocol import Query
 from ..credentials import Credentials, check_endpoint_ip
-from ..errors import ApiError, IpayError, TransportError, hiding, shown
 from ..models import LinkStatus, Page
 from .aiohttp_transport import AiohttpTransport
 from .clock import Clock, LoopClock
 from .network import Proxy, check_ssl, parse_proxy, proxy_from_env
+from .page_call import PageCall
 from .pagination import LinkWalk, PageWalk
 from .retry import RetryPolicy, RetryState
-from .throttle import Departure, Throttle
+from .throttle import Throttle
 from .transport import Transport
 
 __all__ = ["DEFAULT_BASE_URL", "Client", "WalkOptions"]
@@ -44,8 +41,6 @@ _SINGLE_TRY = RetryPolicy(max_tries=1, max_time=DEFAULT_RETRY.max_time)
 
 if TYPE_CHECKING:
     import aiohttp
-
-logger = logging.getLogger("ipay_links")
 
 Statuses = LinkStatus | str | Iterable[LinkStatus | str] | None
 
@@ -337,120 +332,19 @@ class Client:
         *,
         endpoint_ip: str | None = None,
     ) -> Page:
-        """Fetch page ``page`` of an already checked query, with retries.
+        """Fetch page ``page`` of an already checked query, with retries (:class:`PageCall`).
 
         Each attempt takes a slot of ``gate`` (a walk's throttle) when one is given.
         """
-        request = protocol.build_request(self._credentials, query, page, endpoint_ip)
-        state = RetryState(self._retry or _SINGLE_TRY, self._clock)
-
-        def on_retry(error: IpayError, wait: float) -> None:
-            if gate is not None:
-                gate.note_retry()
-            logger.warning(
-                "retrying page %d in %.2f s after attempt %d failed: %s",
-                page,
-                wait,
-                state.attempts,
-                error,
-            )
-
-        async def attempt() -> Page:
-            return await self._attempt(
-                request, page, state.attempts, state.remaining, gate, state.excuse
-            )
-
-        return await state.run(attempt, on_retry)
-
-    async def _attempt(
-        self,
-        request: Request,
-        page: int,
-        number: int,
-        remaining: Callable[[], float],
-        gate: Throttle | None,
-        excuse: Callable[[], None],
-    ) -> Page:
-        """One attempt, logged at DEBUG whatever its outcome."""
-        started = time.perf_counter()
-        seen: dict[str, object] = {"http_status": None, "statuscode": "?", "ipay_uuid": None}
-        try:
-            # Whatever the server sent back (a status message echoing our headers, say)
-            # shows the secret as *** in every error built meanwhile.
-            with hiding(self._credentials.client_secret, self._proxy_password or ""):
-                result = await self._exchange(request, page, remaining, gate, seen, excuse)
-                uuid = None if result.ipay_uuid is None else shown(result.ipay_uuid, 100)
-            seen.update(statuscode="TXN", ipay_uuid=uuid)
-            return result
-        except ApiError as error:
-            seen.update(statuscode=error.statuscode or "-", ipay_uuid=error.ipay_uuid)
-            raise
-        except IpayError as error:
-            seen["statuscode"] = type(error).__name__
-            raise
-        finally:
-            logger.debug(
-                "%s %s page=%d attempt=%d http_status=%s statuscode=%s ipay_uuid=%s "
-                "elapsed_ms=%.1f",
-                request.method,
-                request.path,
-                page,
-                number,
-                seen["http_status"],
-                seen["statuscode"],
-                seen["ipay_uuid"],
-                (time.perf_counter() - started) * 1000,
-            )
-
-    async def _exchange(
-        self,
-        request: Request,
-        page: int,
-        remaining: Callable[[], float],
-        gate: Throttle | None,
-        seen: dict[str, object],
-        excuse: Callable[[], None],
-    ) -> Page:
-        """Send and decode; in a walk, with a slot of ``gate`` while on the wire only.
-
-        ``remaining()`` is what is left of the page's ``max_time``, read again once the
-        walk lets the request go: a wait for a slot or a hold is part of the budget.
-        ``excuse()`` is called when the walk excuses a push-back (it had already slowed
-        down for it): that attempt does not count against ``max_tries``.
-        """
-        error: BaseException | None = None
-        departure: Departure | None = None
-        try:
-            if gate is not None:
-                departure = await gate.acquire(remaining())
-            time_left = remaining()
-            try:
-                if time_left <= 0:
-                    raise TransportError(
-                        f"page {page} waited out its max_time for the walk's turn: nothing sent",
-                        retryable=False,
-                    )
-                http_status, headers, body = await self._transport.send(
-                    request,
-                    time_left=time_left,
-                    on_head=None
-                    if gate is None
-                    else functools.partial(gate.hear, departure=departure),
-                )
-            finally:
-                if gate is not None:
-                    gate.release()  # decoding frees the slot for the next request
-            seen["http_status"] = http_status
-            async with nullcontext() if gate is None else gate.turn_to_decode():
-                return protocol.read_response(http_status, headers, body, page=page)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if gate is not None:
-                gate.learn(error, departure)
-                if departure is not None and departure.excused:
-                    excuse()
+        call = PageCall(
+            request=protocol.build_request(self._credentials, query, page, endpoint_ip),
+            page=page,
+            gate=gate,
+            retry=RetryState(self._retry or _SINGLE_TRY, self._clock),
+            transport=self._transport,
+            secrets=(self._credentials.client_secret, self._proxy_password or ""),
+        )
+        return await call.run()
 
 
 def _resumed_query(resume: Checkpoint, filters: Mapping[str, object], start_page: int) -> Query:
