@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 __all__ = ["FakeClock"]
 
@@ -22,17 +23,28 @@ class FakeClock:
     :attr:`sleeps`, not on :meth:`now`.
 
     ``start=0.0`` is the time :meth:`now` reads before any wait; ``overshoot=0.0``
-    (seconds) is added to every sleep, as a busy machine wakes late. Neither is checked.
+    (seconds) is added to every sleep, as a busy machine wakes late; ``wall=None`` is the
+    wall time (Unix seconds) :meth:`wall` reads before any wait, the real one when the
+    clock is made if ``None``: give it to assert the wait of an HTTP-date
+    ``Retry-After`` exactly. None of them is checked.
     """
 
-    def __init__(self, start: float = 0.0, *, overshoot: float = 0.0) -> None:
+    def __init__(
+        self, start: float = 0.0, *, overshoot: float = 0.0, wall: float | None = None
+    ) -> None:
         self._now = start
+        self._start = start
+        self._wall = time.time() if wall is None else wall
         self.overshoot = overshoot
         self.sleeps: list[float] = []
 
     def now(self) -> float:
         """The fake time: ``start`` plus every wait so far (overlapping ones once)."""
         return self._now
+
+    def wall(self) -> float:
+        """The fake wall time: ``wall`` plus as much as :meth:`now` has moved on."""
+        return self._wall + (self._now - self._start)
 
     async def sleep(self, seconds: float) -> None:
         """Record the wait, let other tasks run once, and move the time on by it."""
