@@ -244,6 +244,18 @@ def test_retry_after_as_an_http_date() -> None:
     assert protocol.parse_retry_after({"Retry-After": later}, now=now.timestamp()) == 30.0
 
 
+def test_an_http_date_is_read_only_against_the_wall_time_given() -> None:
+    # The pure core reads no clock: without now, a date says nothing it can count.
+    later = format_datetime(datetime(2026, 11, 27, 10, 0, 30, tzinfo=UTC), usegmt=True)
+    assert protocol.parse_retry_after({"Retry-After": later}) is None
+    now = datetime(2026, 11, 27, 10, 0, 12, tzinfo=UTC).timestamp()
+    with pytest.raises(il.RateLimitError) as caught:
+        protocol.read_response(429, {"Retry-After": later}, b"slow down", page=1, now=now)
+    assert caught.value.retry_after == 18.0
+    assert protocol.retry_after_of(503, {"Retry-After": later}, now) == 18.0
+    assert protocol.retry_after_of(500, {"Retry-After": later}, now) is None
+
+
 def test_429_carries_retry_after() -> None:
     with pytest.raises(il.RateLimitError) as caught:
         protocol.read_response(429, {"Retry-After": "7"}, b"slow down", page=1)

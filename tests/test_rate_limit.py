@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from email.utils import formatdate
 
 import pytest
 
@@ -81,6 +82,18 @@ async def test_waiting_out_the_limit_does_not_spend_the_pages_tries(links: Simul
     got, limited, _ = await walk_behind(links, 429, "1", il.RetryPolicy(max_tries=2))
     assert len(got) == 5000
     assert limited.refused > 2  # more refusals than the two tries of any one page
+
+
+async def test_a_walks_hold_for_an_http_date_is_counted_from_the_clocks_wall_time() -> None:
+    clock = FakeClock(5.0, wall=1_800_000_000.0)
+    throttle = Throttle(4, clock)
+    departure = await throttle.acquire()
+    throttle.release()
+    throttle.hear(429, {"Retry-After": formatdate(1_800_000_007, usegmt=True)}, departure)
+    assert throttle.resume_at == 12.0  # now (5 s) plus the 7 s the date is away
+    assert throttle.waits == 0
+    await throttle.acquire()
+    assert clock.sleeps[0] == 7.0
 
 
 async def test_one_slow_down_for_all_the_requests_that_left_before_it() -> None:

@@ -226,6 +226,22 @@ async def test_retry_after_as_an_http_date_is_honoured(simulator: Simulator, bas
     assert 98.0 <= wait <= 100.0
 
 
+async def test_an_http_date_retry_after_is_counted_from_the_clocks_wall_time(
+    simulator: Simulator, base_url: str
+) -> None:
+    from email.utils import formatdate
+
+    wall = 1_800_000_000.0
+    simulator.inject(Fault.rate_limit(formatdate(wall + 42, usegmt=True)))
+    clock = FakeClock(wall=wall)
+    clock.advance(12.0)  # the fake wall time moves on with the fake time, not the real one
+    policy = il.RetryPolicy(max_tries=3, max_time=600.0, base_delay=0.001)
+    async with make_client(simulator, retry=policy, clock=clock) as client:
+        await client.fetch_page()
+    assert clock.sleeps == [30.0]
+    assert len(simulator.requests) == 2
+
+
 async def test_a_retry_after_beyond_the_budget_gives_up_at_once(
     simulator: Simulator, base_url: str
 ) -> None:

@@ -9,7 +9,6 @@ import email.utils
 import ipaddress
 import json
 import math
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -230,7 +229,11 @@ def build_request(
 
 
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds the server asks us to wait, from ``retry-after-ms`` or ``Retry-After``."""
+    """Seconds the server asks us to wait, from ``retry-after-ms`` or ``Retry-After``.
+
+    ``now`` is the wall time (Unix seconds) an HTTP-date is counted from; without it, a
+    date is not read (``None``).
+    """
     lowered = {key.lower(): value for key, value in headers.items()}
     if (millis := lowered.get("retry-after-ms")) is not None:
         try:
@@ -243,17 +246,24 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     try:
         seconds = float(value)
     except ValueError:
+        if now is None:
+            return None
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, OverflowError):
             return None
-        seconds = when.timestamp() - (time.time() if now is None else now)
+        seconds = when.timestamp() - now
     return _seconds(seconds)
 
 
-def retry_after_of(http_status: int, headers: Mapping[str, str]) -> float | None:
-    """The wait a 429 or 503 answer asks for, from its headers; ``None`` for any other."""
-    return parse_retry_after(headers) if http_status in PUSH_BACK_HTTP else None
+def retry_after_of(
+    http_status: int, headers: Mapping[str, str], now: float | None = None
+) -> float | None:
+    """The wait a 429 or 503 answer asks for, from its headers; ``None`` for any other.
+
+    ``now``: the wall time an HTTP-date is counted from (see :func:`parse_retry_after`).
+    """
+    return parse_retry_after(headers, now) if http_status in PUSH_BACK_HTTP else None
 
 
 def _seconds(value: float) -> float | None:
@@ -298,8 +308,19 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, page: int) -> Page:
-    """Turn one answer into a :class:`Page`, or raise the typed error it stands for."""
+def read_response(
+    http_status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    page: int,
+    now: float | None = None,
+) -> Page:
+    """Turn one answer into a :class:`Page`, or raise the typed error it stands for.
+
+    ``now`` is the wall time (Unix seconds) an HTTP-date ``Retry-After`` is counted
+    from; without it, such a date is not read.
+    """
     if 300 <= http_status < 400:
         raise ApiError(
             "InstantPay answered with a redirect, which is never followed", http_status=http_status
@@ -323,7 +344,7 @@ def read_response(http_status: int, headers: Mapping[str, str], body: bytes, *, 
                 return result
     # Anything else is small: parsed again by the strict parser, which refuses duplicate keys.
     envelope = _envelope(body)
-    retry_after = retry_after_of(http_status, headers)
+    retry_after = retry_after_of(http_status, headers, now)
     if envelope is None:
         if 200 <= http_status < 300:
             codec.decode_json(body)  # raises the precise JSON error, if that is the problem

@@ -103,7 +103,8 @@ class Client:
       off through this library.
     - ``max_connections=100``: the connection pool of the session the client creates
       (not with ``session``: that session's connector decides).
-    - ``clock=None``: what every wait (retries, Retry-After, a walk's hold) is slept on;
+    - ``clock=None``: what every wait (retries, Retry-After, a walk's hold) is slept on,
+      and whose wall time an HTTP-date Retry-After is counted from (see :class:`Clock`);
       the event loop's own by default, ``ipay_links.testing.FakeClock`` in tests.
     - ``transport=None``: anything with the ``send`` and ``aclose`` of
       ``ipay_links._io.transport.Transport``, instead of aiohttp (not with ``session``).
@@ -342,6 +343,7 @@ class Client:
             gate=gate,
             retry=RetryState(self._retry or _SINGLE_TRY, self._clock),
             transport=self._transport,
+            clock=self._clock,
             secrets=(self._credentials.client_secret, self._proxy_password or ""),
         )
         return await call.run()

@@ -17,6 +17,7 @@ from .._core import protocol
 from .._core.protocol import Request
 from ..errors import ApiError, IpayError, TransportError, hiding, shown
 from ..models import Page
+from .clock import Clock, wall_time
 from .retry import RetryState
 from .throttle import Departure, Throttle
 from .transport import OnHead, Response, Transport
@@ -34,6 +35,8 @@ class PageCall:
     - ``gate``: the walk's throttle, whose slot each attempt takes; ``None`` outside a walk.
     - ``retry``: the retries' state (tries counted, time left), on the client's clock.
     - ``transport``: what sends the request.
+    - ``clock``: the client's clock; an HTTP-date ``Retry-After`` is counted from its
+      wall time (:func:`wall_time`).
     - ``secrets``: shown as ``***`` in every error built during an attempt; kept out
       of the repr (a traceback's locals show it).
     - ``http_status``, ``statuscode``, ``ipay_uuid``: what the last attempt saw, for its
@@ -46,6 +49,7 @@ class PageCall:
     gate: Throttle | None
     retry: RetryState
     transport: Transport
+    clock: Clock
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     http_status: int | None = None
     statuscode: str = "?"
@@ -143,4 +147,6 @@ class PageCall:
 
     def _decode(self, answer: Response) -> Page:
         http_status, headers, body = answer
-        return protocol.read_response(http_status, headers, body, page=self.page)
+        return protocol.read_response(
+            http_status, headers, body, page=self.page, now=wall_time(self.clock)
+        )

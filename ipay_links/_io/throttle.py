@@ -13,7 +13,7 @@ import attrs
 
 from .._core.protocol import PUSH_BACK_HTTP, retry_after_of
 from ..errors import RateLimitError, ServiceUnavailableError
-from .clock import Clock
+from .clock import Clock, wall_time
 
 __all__ = ["Departure", "Throttle"]
 
@@ -156,7 +156,8 @@ class Throttle:
     ) -> None:
         """Read an answer's status line as it arrives: a 429 or 503 pushes back at once."""
         if http_status in PUSH_BACK_HTTP:
-            self.push_back(retry_after_of(http_status, headers), departure)
+            retry_after = retry_after_of(http_status, headers, wall_time(self._clock))
+            self.push_back(retry_after, departure)
 
     def push_back(self, retry_after: float | None, departure: Departure | None = None) -> None:
         """The server pushed back the request of ``departure``: slow down, and hold ``retry_after``.
