@@ -209,15 +209,7 @@ def _export_parser(commands: Commands) -> None:
     )
     _filters(parser)
     _output(parser)
-    parser.add_argument(
-        "--concurrency", type=_positive, default=1, metavar="N", help="pages requested at once"
-    )
-    parser.add_argument(
-        "--consistency",
-        choices=CONSISTENCY_LEVELS,
-        default="fast",
-        help="strict reads one page at a time, exact under any change (see the README)",
-    )
+    _walk_options(parser)
     parser.add_argument(
         "--max-items", type=_positive, default=None, metavar="N", help="stop after N links"
     )
@@ -281,6 +273,7 @@ def _check_parser(commands: Commands) -> None:
 
 
 def _walk_options(parser: argparse.ArgumentParser) -> None:
+    """How a walk reads the pages: how many at once, and how exact under change."""
     parser.add_argument(
         "--concurrency", type=_positive, default=1, metavar="N", help="pages requested at once"
     )
