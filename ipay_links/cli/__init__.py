@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .._core.plain import to_plain
-from .._core.protocol import check_base_url, check_page, check_positive, make_query
+from .._core.protocol import check_base_url, check_page, check_positive
 from .._io.client import DEFAULT_BASE_URL, Client
 from .._io.network import parse_proxy
 from .._io.retry import RetryPolicy
@@ -42,7 +42,8 @@ from ..errors import (
     shown,
 )
 from ..models import Page
-from ._export import export, file_target, query_options
+from ._export import export, file_target
+from ._options import query_of, query_options
 from ._parser import parse
 from ._sync import DatabaseError, run_changes, run_sync, since_of
 from ._usage import UsageError
@@ -70,7 +71,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         if args.command == "page":
             check_page(args.number)
         if args.command not in ("check",):
-            make_query(**query_options(args))
+            query_of(args)
         if args.command == "export":
             _check_export(args)
     except (ValueError, TypeError) as exc:

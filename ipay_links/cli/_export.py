@@ -19,14 +19,13 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import attrs
 
-from .._core.protocol import Query, make_query
 from .._io.client import Client
 from .._io.pagination import Checkpoint, PageWalk
 from ._formats import Output, Writer, make_writer
+from ._options import query_of, walk_options
 from ._progress import Progress
 from ._saved import (
     CHECKPOINT_VERSION,
@@ -39,24 +38,9 @@ from ._saved import (
 from ._target import ExportLock, FileTarget, check_output, discard, leftovers_of
 from ._usage import Unresumable, UsageError
 
-__all__ = ["export", "file_target", "query_options"]
+__all__ = ["export", "file_target"]
 
 _REPLACED_FLAGS = ("--resume", "--restart")
-
-
-def query_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The query's options of the command line, as keyword arguments of the library."""
-    return {
-        "per_page": args.per_page,
-        "status": args.status,
-        "contact": args.contact,
-        "link_id": args.link_id,
-    }
-
-
-def _query(args: argparse.Namespace) -> Query:
-    """The query of the command line (checked before: see ``_check_arguments``)."""
-    return make_query(**query_options(args))
 
 
 @contextmanager
@@ -89,7 +73,7 @@ def _prepare(args: argparse.Namespace, path: Path) -> tuple[SavedExport, hashlib
         offset=0,
         sha256=hashlib.sha256().hexdigest(),
         links_written=0,
-        checkpoint=Checkpoint(next_page=1, query=_query(args)),
+        checkpoint=Checkpoint(next_page=1, query=query_of(args)),
     )
     return fresh, hashlib.sha256()
 
@@ -123,7 +107,7 @@ def _check_command(args: argparse.Namespace, saved: SavedExport) -> None:
         change = "add" if saved.csv_raw else "leave out"
         cells = "raw" if saved.csv_raw else "neutralised"
         raise UsageError(f"the partial export's CSV cells are {cells}: {change} --csv-raw")
-    query, kept = attrs.asdict(_query(args)), attrs.asdict(saved.checkpoint.query)
+    query, kept = attrs.asdict(query_of(args)), attrs.asdict(saved.checkpoint.query)
     differ = [name for name, value in query.items() if kept[name] != value]
     if differ:
         raise UsageError(
@@ -165,16 +149,10 @@ def _walk(client: Client, args: argparse.Namespace, target: FileTarget | None) -
     """The walk of the command line (checked up front), or of the saved checkpoint."""
     if args.resume and target is not None:
         try:
-            return client.iter_pages(
-                resume=target.saved.checkpoint,
-                concurrency=args.concurrency,
-                consistency=args.consistency,
-            )
+            return client.iter_pages(**walk_options(args, resume=target.saved.checkpoint))
         except (ValueError, TypeError) as exc:  # the library refuses what the file holds
             raise UsageError(f"--resume: the saved checkpoint cannot be resumed ({exc})") from None
-    return client.iter_pages(
-        **query_options(args), concurrency=args.concurrency, consistency=args.consistency
-    )
+    return client.iter_pages(**walk_options(args))
 
 
 async def export(

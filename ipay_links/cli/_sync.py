@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._io.client import Client
-from ._export import query_options
 from ._formats import _neutral
+from ._options import query_options
 from ._usage import UsageError
 
 if TYPE_CHECKING:
