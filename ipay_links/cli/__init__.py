@@ -2,7 +2,7 @@
 
 It owns the options, their checks, the commands and how an error ends the process.
 Every value of the command line is checked before anything runs
-(:func:`_check_arguments`, and ``-o FILE`` by ``_export.file_target``): past that point
+(``_checks.check_arguments``, and ``-o FILE`` by ``_export.file_target``): past that point
 a ``ValueError`` or ``TypeError`` is a bug, not a usage error.
 
 Exit codes: 0 success, 1 a file could not be read or written, or an internal error (a
@@ -18,21 +18,16 @@ import asyncio
 import io
 import logging
 import os
-import ssl
 import sys
 import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from .._core.plain import to_plain
-from .._core.protocol import check_base_url, check_page, check_positive
-from .._io.client import DEFAULT_BASE_URL, Client
-from .._io.network import parse_proxy
+from .._io.client import Client
 from .._io.retry import RetryPolicy
-from ..credentials import Credentials
 from ..errors import (
     AuthenticationError,
     IpayError,
@@ -42,8 +37,9 @@ from ..errors import (
     shown,
 )
 from ..models import Page
+from ._checks import check_arguments
 from ._export import export, file_target
-from ._options import query_of, query_options
+from ._options import query_options
 from ._parser import parse
 from ._sync import DatabaseError, run_changes, run_sync, since_of
 from ._usage import UsageError
@@ -52,78 +48,6 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_FILE, EXIT_USAGE, EXIT_AUTH, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_INTERNAL = 1  # a bug: shares its code with file errors, its line says which
-
-
-def _check_arguments(args: argparse.Namespace) -> None:
-    """Refuse, as a :class:`UsageError`, every value of the command line the library would.
-
-    The credentials are read here too, into ``args.credentials`` (``None`` with
-    ``--simulator``). After this a ``ValueError`` or ``TypeError`` is a bug of ours.
-    """
-    try:
-        if args.command == "changes":
-            return
-        if args.command == "simulate":
-            if args.fault:
-                check_positive("--fault-every", args.fault_every)
-            return
-        _check_source(args)
-        if args.command == "page":
-            check_page(args.number)
-        if args.command not in ("check",):
-            query_of(args)
-        if args.command == "export":
-            _check_export(args)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _check_source(args: argparse.Namespace) -> None:
-    """The simulator, or a base URL and the credentials from the environment."""
-    if args.simulator:
-        for flag in ("base_url", "proxy", "ca_bundle"):
-            if getattr(args, flag) is not None:
-                name = "--" + flag.replace("_", "-")
-                raise UsageError(
-                    f"--simulator serves its own links in this process: leave out {name}, or "
-                    "--simulator to ask the server at --base-url"
-                )
-        args.credentials = None
-        return
-    if args.proxy is not None:
-        parse_proxy(args.proxy, "--proxy")
-    args.ssl = None if args.ca_bundle is None else _trusting(args.ca_bundle)
-    # As Client.from_env: --base-url, else IPAY_BASE_URL, else the real API.
-    args.base_url = check_base_url(
-        args.base_url or os.environ.get("IPAY_BASE_URL") or DEFAULT_BASE_URL
-    )
-    try:
-        args.credentials = Credentials.from_env()
-    except ValueError as exc:  # names what is missing or wrong, never a value
-        raise UsageError(
-            f"{exc} (or add --simulator to try ipay-links without credentials)"
-        ) from None
-
-
-def _trusting(bundle: Path) -> ssl.SSLContext:
-    """A context that trusts the CAs of ``bundle`` (a PEM file) and no other."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        context.load_verify_locations(cafile=bundle)
-    except OSError as exc:
-        raise UsageError(f"--ca-bundle {bundle}: {exc.strerror or exc}") from None
-    except ssl.SSLError:
-        raise UsageError(f"--ca-bundle {bundle}: no PEM certificate in it") from None
-    return context
-
-
-def _check_export(args: argparse.Namespace) -> None:
-    if args.output is None:
-        for flag in ("resume", "restart", "force"):
-            if getattr(args, flag):
-                raise UsageError(f"--{flag} needs -o FILE: it is about a file export")
-    if args.csv_raw and args.format != "csv":
-        raise UsageError(f"--csv-raw is about CSV cells: it needs --format csv, not {args.format}")
 
 
 @asynccontextmanager
@@ -283,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Exports are UTF-8 whatever the terminal's locale says (JSON is UTF-8).
         sys.stdout.reconfigure(encoding="utf-8")
     try:
-        _check_arguments(args)
+        check_arguments(args)
         asyncio.run(COMMANDS[args.command](args))
     except KeyboardInterrupt:
         print("ipay-links: interrupted", file=sys.stderr)
