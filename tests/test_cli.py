@@ -727,3 +727,23 @@ def test_the_address_comes_from_ipay_base_url_as_for_client_from_env(
     monkeypatch.setenv("IPAY_BASE_URL", "ftp://elsewhere.example")
     assert main(["page", "1"]) == 2
     assert "base_url must be an https:// URL" in capsys.readouterr().err
+
+
+def test_base_url_wins_over_ipay_base_url_and_an_empty_one_leaves_the_address_to_it(
+    sim: Simulator, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving(sim) as url:
+        monkeypatch.setenv("IPAY_BASE_URL", "ftp://elsewhere.example")
+        assert main(["page", "1", "--per-page", "3", "--base-url", url]) == 0
+        monkeypatch.setenv("IPAY_BASE_URL", url)
+        assert main(["page", "1", "--per-page", "3", "--base-url", ""]) == 0
+    assert len(sim.requests) == 2
+
+
+def test_a_bad_base_url_is_named_before_missing_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("IPAY_CLIENT_ID", raising=False)
+    assert main(["page", "1", "--base-url", "http://example.com"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("ipay-links: error: base_url is plain http")

@@ -1,21 +1,20 @@
 """The checks of a command line's values, before anything runs: each one a usage error.
 
 :func:`check_arguments` refuses, as a :class:`UsageError` (exit 2), every value the
-library would refuse, and reads the credentials. ``-o FILE`` is checked by
+library would refuse, and makes the client of a server. ``-o FILE`` is checked by
 ``_export.file_target``, the ``--since`` of ``changes`` by ``_sync.since_of``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import ssl
 from pathlib import Path
 
 from .._core.protocol import check_base_url, check_page, check_positive
-from .._io.client import DEFAULT_BASE_URL
 from .._io.network import parse_proxy
 from ..credentials import Credentials
+from ._client import client_from_env
 from ._options import query_of
 from ._usage import UsageError
 
@@ -25,8 +24,8 @@ __all__ = ["check_arguments"]
 def check_arguments(args: argparse.Namespace) -> None:
     """Refuse, as a :class:`UsageError`, every value of the command line the library would.
 
-    The credentials are read here too, into ``args.credentials`` (``None`` with
-    ``--simulator``). After this a ``ValueError`` or ``TypeError`` is a bug of ours.
+    The client of a server is made here too (not opened), into ``args.client`` (``None``
+    with ``--simulator``). After this a ``ValueError`` or ``TypeError`` is a bug of ours.
     """
     try:
         if args.command == "changes":
@@ -47,7 +46,7 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 
 def _check_source(args: argparse.Namespace) -> None:
-    """The simulator, or a base URL and the credentials from the environment."""
+    """The simulator, or the client of a server: its address, proxy, CAs and credentials."""
     if args.simulator:
         for flag in ("base_url", "proxy", "ca_bundle"):
             if getattr(args, flag) is not None:
@@ -56,21 +55,21 @@ def _check_source(args: argparse.Namespace) -> None:
                     f"--simulator serves its own links in this process: leave out {name}, or "
                     "--simulator to ask the server at --base-url"
                 )
-        args.credentials = None
+        args.client = None  # _client.open_client serves a simulator instead
         return
     if args.proxy is not None:
         parse_proxy(args.proxy, "--proxy")
-    args.ssl = None if args.ca_bundle is None else _trusting(args.ca_bundle)
-    # As Client.from_env: --base-url, else IPAY_BASE_URL, else the real API.
-    args.base_url = check_base_url(
-        args.base_url or os.environ.get("IPAY_BASE_URL") or DEFAULT_BASE_URL
-    )
+    ssl_context = None if args.ca_bundle is None else _trusting(args.ca_bundle)
+    if args.base_url:  # the command line's values first, then the environment's
+        check_base_url(args.base_url)
     try:
-        args.credentials = Credentials.from_env()
+        credentials = Credentials.from_env()
     except ValueError as exc:  # names what is missing or wrong, never a value
         raise UsageError(
             f"{exc} (or add --simulator to try ipay-links without credentials)"
         ) from None
+    # The client checks the rest (the address among them); opening it sends nothing.
+    args.client = client_from_env(args, credentials, ssl_context)
 
 
 def _trusting(bundle: Path) -> ssl.SSLContext:
