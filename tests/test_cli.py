@@ -22,6 +22,8 @@ import pytest
 
 from ipay_links import __version__
 from ipay_links.cli import main
+from ipay_links.cli._usage import UsageError
+from ipay_links.errors import ConsistencyError, TransportError
 from ipay_links.testing import Fault, Simulator, generate_links
 
 SECRET = "cli-SECRET-7f3a9c"
@@ -747,3 +749,50 @@ def test_a_bad_base_url_is_named_before_missing_credentials(
     assert main(["page", "1", "--base-url", "http://example.com"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith("ipay-links: error: base_url is plain http")
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "ipay-links: interrupted"),
+        (TransportError("no route"), 4, "ipay-links: TransportError: no route"),
+        (ConsistencyError("moved"), 4, "ipay-links: ConsistencyError: moved"),
+        (PermissionError("denied"), 1, "ipay-links: PermissionError: denied"),
+        (UnicodeEncodeError("ascii", "é", 0, 1, "no"), 1, "ipay-links: UnicodeEncodeError: "),
+        (UsageError("no such thing"), 2, "ipay-links: error: no such thing"),
+        (
+            RuntimeError("a bug"),
+            1,
+            "ipay-links: internal error: RuntimeError: a bug (run with --debug for the traceback)",
+        ),
+    ],
+)
+def test_each_kind_of_failure_ends_with_its_exit_code_and_word(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    error: BaseException,
+    code: int,
+    line: str,
+) -> None:
+    from ipay_links.cli import _commands
+
+    async def failing(args: object) -> None:
+        raise error
+
+    monkeypatch.setitem(_commands.COMMANDS, "changes", failing)
+    assert main(["changes"]) == code
+    (shown,) = capsys.readouterr().err.splitlines()
+    assert shown.startswith(line)
+
+
+def test_a_reader_that_goes_away_ends_the_export_quietly() -> None:
+    command = [sys.executable, "-m", "ipay_links", "export", "--simulator", "-q"]
+    with subprocess.Popen(
+        [*command, "--simulator-links", "20000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(100)
+        process.stdout.close()  # as `ipay-links export | head -c 100` does
+        err = process.stderr.read()
+        assert process.wait(60) == 0
+    assert err == b""
