@@ -34,6 +34,24 @@ __all__ = ["main"]
 EXIT_OK, EXIT_FILE, EXIT_USAGE, EXIT_AUTH, EXIT_FAILURE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
 EXIT_INTERNAL = 1  # a bug: shares its code with file errors, its line says which
 
+_BUG = "internal error"
+
+# How a command ends, by what ended it: the first kind the exception is an instance of
+# gives the exit code and the word its line starts with (None: the exception's class
+# name). Ctrl-C shows the word alone; a reader gone away (``ipay-links export | head``)
+# shows nothing, as cat does; any other exception is a bug of ours (_BUG).
+EXIT_CODES: tuple[tuple[type[BaseException], int, str | None], ...] = (
+    (KeyboardInterrupt, EXIT_INTERRUPTED, "interrupted"),
+    (BrokenPipeError, EXIT_OK, None),
+    (AuthenticationError, EXIT_AUTH, "authentication refused"),
+    (IpayError, EXIT_FAILURE, None),
+    (DatabaseError, EXIT_FAILURE, None),
+    (OSError, EXIT_FILE, None),
+    (UnicodeError, EXIT_FILE, None),
+    (UsageError, EXIT_USAGE, "error"),
+    (Exception, EXIT_INTERNAL, _BUG),
+)
+
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Logs to whatever ``sys.stderr`` is when a record is emitted."""
@@ -71,20 +89,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_arguments(args)
         asyncio.run(COMMANDS[args.command](args))
-    except KeyboardInterrupt:
-        print("ipay-links: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (`ipay-links export | head`): stop quietly, as cat does.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
-    except Exception as error:  # noqa: BLE001  # each kind maps to an exit code in _fail
-        return _fail(error, args)
+    except (KeyboardInterrupt, Exception) as error:  # noqa: BLE001  # each ends as EXIT_CODES says
+        return _end(error, args)
     return EXIT_OK
 
 
-def _fail(error: Exception, args: argparse.Namespace) -> int:
-    """Say what went wrong in one line (after the traceback with ``--debug``); the exit code."""
+def _end(error: BaseException, args: argparse.Namespace) -> int:
+    """Say how the command ended, in one line (after the traceback with ``--debug``); its code."""
+    code, word = next((code, word) for kind, code, word in EXIT_CODES if isinstance(error, kind))
+    if isinstance(error, KeyboardInterrupt):
+        print(f"ipay-links: {word}", file=sys.stderr)
+        return code
+    if isinstance(error, BrokenPipeError):
+        # Nothing more reaches the reader: stdout goes to /dev/null, so that Python's
+        # own flush at exit finds no pipe to break.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return code
     debug = getattr(args, "debug", False)
     if debug:
         traceback.print_exception(error, file=sys.stderr)
@@ -92,24 +112,9 @@ def _fail(error: Exception, args: argparse.Namespace) -> int:
     # what to do about it, when a command added that as a note (``check`` does).
     message = "; ".join([str(error), *getattr(error, "__notes__", ())])
     text = "".join(char if char.isprintable() else " " for char in message)
-    code = _exit_code(error)
-    if code is None:  # neither the user's mistake nor the server's: ours
+    if word == _BUG:  # neither the user's mistake nor the server's: ours
         hint = "" if debug else " (run with --debug for the traceback)"
-        print(f"ipay-links: internal error: {type(error).__name__}: {text}{hint}", file=sys.stderr)
-        return EXIT_INTERNAL
-    kind = {EXIT_AUTH: "authentication refused", EXIT_USAGE: "error"}.get(code)
-    print(f"ipay-links: {kind or type(error).__name__}: {text}", file=sys.stderr)
+        print(f"ipay-links: {_BUG}: {type(error).__name__}: {text}{hint}", file=sys.stderr)
+    else:
+        print(f"ipay-links: {word or type(error).__name__}: {text}", file=sys.stderr)
     return code
-
-
-def _exit_code(error: Exception) -> int | None:
-    """The exit code of an expected failure; ``None`` for any other exception (a bug)."""
-    if isinstance(error, AuthenticationError):
-        return EXIT_AUTH
-    if isinstance(error, IpayError | DatabaseError):
-        return EXIT_FAILURE
-    if isinstance(error, OSError | UnicodeError):
-        return EXIT_FILE
-    if isinstance(error, UsageError):
-        return EXIT_USAGE
-    return None
