@@ -1,9 +1,10 @@
 """``ipay-links``: export payout links, look at a page, check the credentials, run the simulator.
 
-It owns the options, their checks, the commands and how an error ends the process.
-Every value of the command line is checked before anything runs
-(``_checks.check_arguments``, and ``-o FILE`` by ``_export.file_target``): past that point
-a ``ValueError`` or ``TypeError`` is a bug, not a usage error.
+This is the entry point (``ipay_links.cli:main``, ``python -m ipay_links``): it reads
+the command line (``_parser.py``), checks every value before anything runs
+(``_checks.py``, and ``-o FILE`` by ``_export.file_target``), runs the command
+(``_commands.py``) and ends the process as :data:`EXIT_CODES` says. Past the checks a
+``ValueError`` or ``TypeError`` is a bug, not a usage error.
 
 Exit codes: 0 success, 1 a file could not be read or written, or an internal error (a
 bug), 2 usage error (bad option, missing credentials, a target that is not ours to

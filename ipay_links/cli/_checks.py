@@ -1,8 +1,8 @@
 """The checks of a command line's values, before anything runs: each one a usage error.
 
 :func:`check_arguments` refuses, as a :class:`UsageError` (exit 2), every value the
-library would refuse, and makes the client of a server. ``-o FILE`` is checked by
-``_export.file_target``, the ``--since`` of ``changes`` by ``_sync.since_of``.
+library would refuse, and makes the client of a server. ``-o FILE`` is checked where
+it is locked, by ``_export.file_target``, before the first request.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from .._io.network import parse_proxy
 from ..credentials import Credentials
 from ._client import client_from_env
 from ._options import query_of
+from ._sync import since_of
 from ._usage import UsageError
 
 __all__ = ["check_arguments"]
@@ -29,6 +30,8 @@ def check_arguments(args: argparse.Namespace) -> None:
     """
     try:
         if args.command == "changes":
+            if args.since is not None:
+                since_of(args.since)  # before the database is opened
             return
         if args.command == "simulate":
             if args.fault:

@@ -27,13 +27,14 @@ from ..models import Page
 from ._client import open_client
 from ._export import export, file_target
 from ._options import query_options
-from ._sync import run_changes, run_sync, since_of
+from ._sync import run_changes, run_sync
 from ._usage import UsageError
 
 __all__ = ["COMMANDS"]
 
 
 async def _export(args: argparse.Namespace) -> None:
+    """Every link of the query, to stdout or to ``-o FILE`` (locked before the first request)."""
     if args.output is None:
         async with open_client(args) as client:
             await export(client, args, None, sys.stdout)
@@ -44,6 +45,7 @@ async def _export(args: argparse.Namespace) -> None:
 
 
 async def _page(args: argparse.Namespace) -> None:
+    """Page N as JSON on stdout; on stderr, why it is empty when it is."""
     import msgspec
 
     note = None
@@ -108,6 +110,7 @@ def _fix(error: IpayError) -> str:
 
 
 async def _simulate(args: argparse.Namespace) -> None:
+    """Serve the simulator until Ctrl-C; a port that cannot be listened on is a usage error."""
     from ..testing._serve import CannotListen, serve_forever, simulator_from
 
     try:
@@ -117,13 +120,8 @@ async def _simulate(args: argparse.Namespace) -> None:
 
 
 async def _sync(args: argparse.Namespace) -> None:
+    """Mirror the query's links into ``--db`` (``_sync.py``), through the command's client."""
     await run_sync(args, open_client)
-
-
-async def _changes(args: argparse.Namespace) -> None:
-    if args.since is not None:
-        since_of(args.since)  # a bad --since is a usage error before the database is opened
-    await run_changes(args)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] = {
@@ -131,6 +129,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, None]]] =
     "page": _page,
     "check": _check,
     "sync": _sync,
-    "changes": _changes,
+    "changes": run_changes,
     "simulate": _simulate,
 }
