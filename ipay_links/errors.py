@@ -1,6 +1,7 @@
 """The exception tree of ipay_links.
 
-Everything the library raises for a failed call is an :class:`IpayError`.
+Everything the library raises for a failed call is an :class:`IpayError`: a call to
+InstantPay, or to the database mirror (:class:`DatabaseError`, from ``ipay_links.db``).
 Programmer mistakes (bad arguments, a closed client) are plain ``ValueError``,
 ``TypeError`` or ``RuntimeError`` instead, raised before any request is sent.
 
@@ -23,11 +24,17 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "ConsistencyError",
+    "DatabaseError",
+    "DatabaseUnavailableError",
     "IpayError",
+    "NotSyncedError",
     "RateLimitError",
     "ResponseFormatError",
+    "SchemaError",
     "ServiceUnavailableError",
+    "SyncBusyError",
     "TransportError",
+    "UnstorableLinkError",
 ]
 
 
@@ -87,8 +94,11 @@ class IpayError(Exception):
 
     retryable: bool = False
 
+    # How much of the message is kept (see shown).
+    _limit = MAX_SERVER_TEXT
+
     def __init__(self, message: str, *, ipay_uuid: str | None = None) -> None:
-        self.message = shown(message)
+        self.message = shown(message, self._limit)
         super().__init__(self.message)
         self.ipay_uuid = None if ipay_uuid is None else shown(ipay_uuid, 100)
         self.attempts: int = 1
@@ -169,3 +179,63 @@ class ResponseFormatError(IpayError):
 
 class ConsistencyError(IpayError):
     """The data set changed faster than the walk could heal; resume from the checkpoint."""
+
+
+class DatabaseError(IpayError):
+    """The database mirror (``ipay_links.db``) refused or failed; InstantPay is not at fault.
+
+    Its message names the database as :func:`ipay_links.db.sync` shows it: an SQLite
+    file, or a PostgreSQL URL without its password (nor a secret option).
+    """
+
+    # Our own words around a few values, each already cut where it was put in (a link
+    # id, the driver's one line) or ours (a path): the message is escaped, not cut.
+    _limit = 1_000_000
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class SyncBusyError(DatabaseError):
+    """Another sync is writing the same database; nothing was written."""
+
+
+class NotSyncedError(DatabaseError):
+    """The database holds no mirror yet: no sync wrote it (an SQLite file that does not
+    exist is not created by reading it)."""
+
+
+class SchemaError(DatabaseError):
+    """The database's schema is not one this version writes: a newer ipay-links wrote it,
+    or it was not made by ipay-links at all.
+
+    ``found`` is the schema version the database holds, as text; ``supported`` the one
+    this version writes.
+    """
+
+    def __init__(self, message: str, *, found: str, supported: int) -> None:
+        super().__init__(message)
+        self.found = shown(found, 40)
+        self.supported = supported
+
+
+class UnstorableLinkError(DatabaseError):
+    """The database cannot store a link as InstantPay sent it.
+
+    ``link_id`` is the link's id, ``field`` the column that cannot hold its value, and
+    ``reason`` why (the message says all three). The pages before it are stored and the
+    run is left ``failed``: the next sync goes on from there once the link has changed at
+    the server, or into a database that can store it (SQLite stores every value).
+    """
+
+    def __init__(self, *, link_id: str, field: str, reason: str) -> None:
+        super().__init__(f"link {shown(repr(link_id), 80)}: {field} {reason}")
+        self.link_id = link_id
+        self.field = field
+        self.reason = reason
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """The database could not be reached, or failed (refused a statement, ran out of
+    space, went away). The message holds the driver's error in one line, never SQL nor a
+    password; a sync cut short by it is resumed by the next one."""

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import ipay_links as il
 from ipay_links.db import SyncBusyError, changes_since, sync
 from ipay_links.db._engine import database_url
+from ipay_links.errors import DatabaseUnavailableError, SchemaError
 from ipay_links.testing import Fault, Simulator
 
 from .conftest import FAST_RETRY
@@ -227,8 +228,25 @@ async def test_a_database_of_a_newer_schema_is_refused(
     async with engine.begin() as conn:
         await conn.execute(sa.text("UPDATE ipay_links_settings SET value = '99'"))
     await engine.dispose()
-    with pytest.raises(RuntimeError, match="schema 99, written by a newer ipay-links"):
+    with pytest.raises(SchemaError, match="schema 99, written by a newer ipay-links") as caught:
         await sync(client, database)
+    assert (caught.value.found, caught.value.supported) == ("99", 1)
+
+
+def test_the_command_line_exits_4_for_a_database_of_a_newer_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ipay_links.cli import main
+
+    db = str(tmp_path / "newer.db")
+    argv = ["sync", "--simulator", "--simulator-links", "5", "--db", db, "-q"]
+    assert main(argv) == 0
+    asyncio.run(execute(db, "UPDATE ipay_links_settings SET value = '2'"))
+    assert main(argv) == 4
+    assert capsys.readouterr().err == (
+        f"ipay-links: DatabaseError: {db} holds schema 2, written by a newer ipay-links "
+        "(this one writes 1): upgrade ipay-links\n"
+    )
 
 
 def test_bad_databases_are_refused_before_anything_is_sent() -> None:
@@ -333,7 +351,7 @@ async def test_a_schema_that_is_no_number_is_refused(
     _, client = served
     await sync(client, database)
     await execute(database, "UPDATE ipay_links_settings SET value = 'v2-beta'")
-    with pytest.raises(RuntimeError, match="holds schema 'v2-beta', which no ipay-links writes"):
+    with pytest.raises(SchemaError, match="holds schema 'v2-beta', which no ipay-links writes"):
         await sync(client, database)
 
 
@@ -366,7 +384,15 @@ def test_the_command_line_says_what_is_wrong(
     assert main(["changes", "--db", str(tmp_path / "none.db"), "--since", "yesterday"]) == 2
     assert "--since 'yesterday': give a sync id" in capsys.readouterr().err
     assert main(["changes", "--db", str(tmp_path / "typo.db")]) == 2
-    assert "no database at" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "no database at" in said and said.endswith(".db: run ipay-links sync first\n")
+    assert main(["changes", "--db", str(tmp_path)]) == 2  # the library says "database"
+    assert (
+        capsys.readouterr().err
+        == f"ipay-links: error: --db {tmp_path} is a folder: give a file in it\n"
+    )
+    assert main(["changes", "--db", "postgresql://h/db?sslmode=x"]) == 2
+    assert "error: --db: ssl='x' is not one of disable" in capsys.readouterr().err
     assert not (tmp_path / "typo.db").exists()  # not created by looking
     argv = ["sync", "--simulator", "--db", "mysql://u:pw@h/db"]
     assert main(argv) == 2
@@ -426,8 +452,9 @@ async def test_a_database_failing_mid_sync_fails_the_sync_and_loses_nothing(
     await sync(client, database, link_id="none-such")  # the tables, and an empty run
     refused = simulator.links[150]["linkId"]  # on page 8 of 12
     await execute(database, *(sql.format(link=refused) for sql in REFUSE[backend]))
-    with pytest.raises(sa.exc.DBAPIError, match="refused by the test"):
+    with pytest.raises(DatabaseUnavailableError, match="refused by the test") as caught:
         await asyncio.wait_for(sync(client, database, per_page=20, concurrency=4), 60)
+    assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)  # the driver's, kept
     run = (await rows(database, "sync_runs", "id"))[-1]
     assert run["state"] == "failed" and "refused by the test" in run["error"]
     # The transaction that held the refused link rolled back whole; every page before it

@@ -23,6 +23,7 @@ from aiohttp import web
 
 import ipay_links as il
 from ipay_links.db import UnstorableLinkError, changes_since, sync
+from ipay_links.errors import NotSyncedError
 from ipay_links.testing import Simulator, generate_links
 
 from ._postgres import PostgresServer
@@ -353,10 +354,10 @@ def test_odd_since_values_are_usage_errors(
 async def test_a_mirror_that_is_not_there_is_neither_created_nor_read(tmp_path: Path) -> None:
     from ipay_links.db import count_links
 
-    with pytest.raises(ValueError, match=r"no database at .*absent\.db: run ipay-links sync first"):
+    with pytest.raises(NotSyncedError, match=r"no database at .*absent\.db$"):
         await count_links(str(tmp_path / "absent.db"))
     assert os.listdir(tmp_path) == []
-    with pytest.raises(ValueError, match=f"--db {tmp_path} is a folder: give a file in it"):
+    with pytest.raises(ValueError, match=f"^database {tmp_path} is a folder: give a file in it"):
         await count_links(str(tmp_path))
     async with il.Client(CREDENTIALS, base_url="http://127.0.0.1:9") as client:
         with pytest.raises(ValueError, match="is a folder"):

@@ -27,7 +27,6 @@ from ..errors import AuthenticationError, IpayError
 from ._checks import check_arguments
 from ._commands import COMMANDS
 from ._parser import parse
-from ._sync import DatabaseError
 from ._usage import UsageError
 
 __all__ = ["main"]
@@ -45,8 +44,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int, str | None], ...] = (
     (KeyboardInterrupt, EXIT_INTERRUPTED, "interrupted"),
     (BrokenPipeError, EXIT_OK, None),
     (AuthenticationError, EXIT_AUTH, "authentication refused"),
-    (IpayError, EXIT_FAILURE, None),
-    (DatabaseError, EXIT_FAILURE, None),
+    (IpayError, EXIT_FAILURE, None),  # the database's DatabaseError included
     (OSError, EXIT_FILE, None),
     (UnicodeError, EXIT_FILE, None),
     (UsageError, EXIT_USAGE, "error"),

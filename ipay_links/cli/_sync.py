@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -15,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .._io.client import Client
+from ..errors import DatabaseError, NotSyncedError, SyncBusyError, UnstorableLinkError
 from ._formats import _neutral
 from ._options import query_options
 from ._usage import UsageError
@@ -22,13 +24,11 @@ from ._usage import UsageError
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["DatabaseError", "run_changes", "run_sync"]
+__all__ = ["run_changes", "run_sync"]
 
 CHANGE_FIELDS = ("sync_id", "link_id", "field", "old_value", "new_value", "seen_at")
-
-
-class DatabaseError(Exception):
-    """The database refused or failed (cannot connect, no space...): exit 4."""
+# The library names its argument, ``database``; the command line its option.
+_ARGUMENT = re.compile(r"^database(?=[: ])")
 
 
 def _db() -> Any:
@@ -44,20 +44,22 @@ def _db() -> Any:
 
 @asynccontextmanager
 async def _database_errors() -> AsyncIterator[None]:
-    """SQLAlchemy's errors as one line that names the driver's error, never the SQL."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    db = _db()
+    """The mirror's errors in the command line's words: another sync, a bad ``--db`` or
+    one with no sync yet are usage errors (exit 2); the rest of :class:`DatabaseError`
+    (a refused link, a newer schema, a database that failed) exit 4, shown as
+    ``DatabaseError``."""
     try:
         yield
-    except (db.SyncBusyError, ValueError) as exc:  # another sync; a bad --db; no sync yet
+    except SyncBusyError as exc:
         raise UsageError(str(exc)) from None
-    except db.UnstorableLinkError as exc:
+    except NotSyncedError as exc:
+        raise UsageError(f"{exc}: run ipay-links sync first") from None
+    except ValueError as exc:
+        raise UsageError(_ARGUMENT.sub("--db", str(exc))) from None
+    except UnstorableLinkError as exc:
         raise DatabaseError(f"the database refused a link: {exc}") from None
-    except (SQLAlchemyError, OSError) as exc:  # OSError: the server cannot be reached
-        cause = getattr(exc, "orig", None) or exc
-        first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-        raise DatabaseError(f"the database failed: {type(cause).__name__}: {first}") from None
+    except DatabaseError as exc:
+        raise DatabaseError(exc.message) from None
 
 
 async def run_sync(

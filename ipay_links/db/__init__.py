@@ -9,12 +9,14 @@ asyncpg); the rest of the library never imports it.
         print(change.link_id, change.old_value, "->", change.new_value)
 
 The tables (``payout_links``, ``payout_link_changes``, ``sync_runs``) are described in
-the README.
+the README. What the database refuses or fails at is a :class:`~ipay_links.DatabaseError`
+(``SyncBusyError`` and ``UnstorableLinkError`` are re-exported here).
 """
 
-from ._engine import DEFAULT_DATABASE, SyncBusyError
+from ..errors import SyncBusyError, UnstorableLinkError
+from ._engine import DEFAULT_DATABASE
 from ._schema import SCHEMA_VERSION
-from ._sync import Change, SyncReport, UnstorableLinkError, changes_since, count_links, sync
+from ._sync import Change, SyncReport, changes_since, count_links, sync
 
 __all__ = [
     "DEFAULT_DATABASE",

@@ -19,12 +19,19 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ..errors import DatabaseUnavailableError, SyncBusyError, hiding
 from ..errors import shown as shown_text
 
-__all__ = ["DEFAULT_DATABASE", "SyncBusyError", "engine_for", "shown_url", "sync_lock"]
+__all__ = [
+    "DEFAULT_DATABASE",
+    "database_failures",
+    "engine_for",
+    "shown_url",
+    "sync_lock",
+]
 
 DEFAULT_DATABASE = "ipay-links.db"
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -32,21 +39,18 @@ _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 _ADVISORY_KEY = 0x69706179
 
 
-class SyncBusyError(RuntimeError):
-    """Another sync is writing the same database; nothing was written."""
-
-
 def database_url(database: str | os.PathLike[str]) -> URL:
     """``database`` (a path to an SQLite file, or a URL) as an async driver's URL.
 
     Raises ``ValueError`` for anything but SQLite and PostgreSQL, or an in-memory SQLite
-    database (it would live and die with one connection).
+    database (it would live and die with one connection). The messages name the argument,
+    ``database``: the command line shows its option instead.
     """
     value = os.fspath(database)
     try:
         url = make_url(value) if "://" in value else URL.create("sqlite", database=value)
     except (ArgumentError, ValueError):
-        raise ValueError(f"--db: not a database URL: {_without_password(value)}") from None
+        raise ValueError(f"database: not a database URL: {_without_password(value)}") from None
     backend = "postgresql" if url.get_backend_name() in ("postgresql", "postgres") else None
     backend = backend or url.get_backend_name()
     if backend not in _DRIVERS:
@@ -56,15 +60,15 @@ def database_url(database: str | os.PathLike[str]) -> URL:
     if backend == "sqlite" and (not url.database or url.database == ":memory:"):
         raise ValueError("an in-memory SQLite database cannot be synced: give a file")
     if backend == "sqlite" and url.database and Path(url.database).is_dir():
-        raise ValueError(f"--db {url.database} is a folder: give a file in it")
+        raise ValueError(f"database {url.database} is a folder: give a file in it")
     if backend == "sqlite" and url.query:
         # aiosqlite would ignore them (mode=ro, with a warning, then writes all the same).
         raise ValueError(
-            f"--db: SQLite URLs take no options ({', '.join(sorted(url.query))}): "
+            f"database: SQLite URLs take no options ({', '.join(sorted(url.query))}): "
             "give the file's path"
         )
     if url.port is not None and not 0 < url.port < 65536:  # make_url took it as a number
-        raise ValueError(f"--db: port {url.port} is out of range (1 to 65535)")
+        raise ValueError(f"database: port {url.port} is out of range (1 to 65535)")
     # The URL names the database; the driver is this library's: a sync needs an async one
     # (postgresql+psycopg2://, postgresql+psycopg:// name the same database).
     url = url.set(drivername=_DRIVERS[backend])
@@ -91,19 +95,19 @@ def _asyncpg_options(url: URL) -> URL:
     query = dict(url.query)
     if "sslmode" in query:
         if "ssl" in query:
-            raise ValueError("--db: give sslmode or ssl, not both")
+            raise ValueError("database: give sslmode or ssl, not both")
         query["ssl"] = query.pop("sslmode")
     unknown = sorted(set(query) - set(_ASYNCPG_OPTIONS))
     if unknown:
         raise ValueError(
-            f"--db: PostgreSQL URL options {', '.join(unknown)} are not supported "
+            f"database: PostgreSQL URL options {', '.join(unknown)} are not supported "
             f"(sslmode, {', '.join(_ASYNCPG_OPTIONS)} are)"
         )
     for name, value in query.items():
         known = _ASYNCPG_OPTIONS[name]
         if known is not None and value not in known:
             raise ValueError(
-                f"--db: {name}={shown_text(str(value), 40)!r} is not one of {', '.join(known)}"
+                f"database: {name}={shown_text(str(value), 40)!r} is not one of {', '.join(known)}"
             )
     return url.set(query=query)
 
@@ -215,3 +219,21 @@ async def sync_lock(engine: AsyncEngine) -> AsyncIterator[None]:
                 await connection.execute(
                     text("SELECT pg_advisory_unlock(:key)"), {"key": _ADVISORY_KEY}
                 )
+
+
+@contextlib.contextmanager
+def database_failures(engine: AsyncEngine) -> Iterator[None]:
+    """The driver's and SQLAlchemy's errors as :class:`DatabaseUnavailableError`: one line
+    that names the driver's error, never the SQL, nor the URL's password or secret options."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:  # OSError: the server cannot be reached
+        cause = getattr(exc, "orig", None) or exc
+        lines = str(cause).strip().splitlines()
+        url = engine.url
+        secrets = [url.password, *(v for k, v in url.query.items() if _SECRET_OPTION.search(k))]
+        with hiding(*(str(secret) for secret in secrets if secret)):
+            error = DatabaseUnavailableError(
+                f"the database failed: {type(cause).__name__}: {lines[0] if lines else ''}"
+            )
+        raise error from exc

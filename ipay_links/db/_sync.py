@@ -42,9 +42,9 @@ from .._core.plain import to_plain
 from .._core.protocol import Query, make_query
 from .._io.client import Client, Statuses
 from .._io.pagination import PageWalk
-from ..errors import shown
+from ..errors import NotSyncedError, SchemaError, UnstorableLinkError, shown
 from ..models import PayoutLink
-from ._engine import engine_for, shown_url, sync_lock
+from ._engine import database_failures, engine_for, shown_url, sync_lock
 from ._schema import (
     LINK_FIELDS,
     SCHEMA_VERSION,
@@ -58,16 +58,9 @@ from ._schema import (
     utc_text,
 )
 
-__all__ = ["Change", "SyncReport", "UnstorableLinkError", "changes_since", "sync"]
+__all__ = ["Change", "SyncReport", "changes_since", "count_links", "sync"]
 
 logger = logging.getLogger("ipay_links.db")
-
-
-class UnstorableLinkError(RuntimeError):
-    """The database cannot store a link as InstantPay sent it; the message names the link
-    and the field. The pages before it are stored and the run is left ``failed``: the
-    next sync goes on from there once the link has changed at the server, or into a
-    database that can store it (SQLite stores every value)."""
 
 
 # A run left in one of these states is resumed by the next sync of its query.
@@ -138,17 +131,20 @@ async def sync(
     :meth:`Client.iter_pages`. An earlier run of the same query cut short (killed, failed,
     interrupted) is resumed, unless ``restart`` (it is then marked abandoned).
 
-    Raises ``SyncBusyError`` when another sync is writing the database, ``ValueError`` or
-    ``TypeError`` for a bad argument (before anything is sent), the walk's
-    :class:`~ipay_links.IpayError` when it fails (the run is then left ``failed``, to be
-    resumed), and ``RuntimeError`` for a database written by a newer ipay-links.
+    Raises ``ValueError`` or ``TypeError`` for a bad argument (before anything is sent),
+    the walk's :class:`~ipay_links.IpayError` when it fails (the run is then left
+    ``failed``, to be resumed), and a :class:`~ipay_links.DatabaseError` when the
+    database does: ``SyncBusyError`` (another sync is writing it), ``SchemaError`` (a
+    newer ipay-links wrote it), ``UnstorableLinkError`` (it cannot hold a link's value),
+    ``DatabaseUnavailableError`` (it cannot be reached, or failed).
     """
     query = make_query(per_page=per_page, status=status, contact=contact, link_id=link_id)
     engine = engine_for(database, writer=True)
     try:
-        async with sync_lock(engine):
-            await _prepare(engine)
-            return await _run(client, engine, query, concurrency, consistency, restart)
+        with database_failures(engine):
+            async with sync_lock(engine):
+                await _prepare(engine)
+                return await _run(client, engine, query, concurrency, consistency, restart)
     finally:
         if engine is not database:
             await engine.dispose()
@@ -162,14 +158,18 @@ async def _prepare(engine: AsyncEngine) -> None:
         if found is None:
             await conn.execute(insert(settings).values(key="schema", value=str(SCHEMA_VERSION)))
         elif not found.isdigit():
-            raise RuntimeError(
+            raise SchemaError(
                 f"{shown_url(engine)} holds schema {shown(found, 40)!r}, which no ipay-links "
-                "writes: not a mirror this library made"
+                "writes: not a mirror this library made",
+                found=found,
+                supported=SCHEMA_VERSION,
             )
         elif int(found) > SCHEMA_VERSION:
-            raise RuntimeError(
+            raise SchemaError(
                 f"{shown_url(engine)} holds schema {found}, written by a newer ipay-links "
-                f"(this one writes {SCHEMA_VERSION}): upgrade ipay-links"
+                f"(this one writes {SCHEMA_VERSION}): upgrade ipay-links",
+                found=found,
+                supported=SCHEMA_VERSION,
             )
         # Schema 1 is the first: later versions migrate older schemas here.
 
@@ -536,7 +536,7 @@ class _Writer:
                 refused = _unstorable(records, conn.dialect.name)
                 if refused is None:
                     raise
-                raise UnstorableLinkError(refused) from exc
+                raise refused from exc
             counts["seen"] += len(records)
             counts["new"] += new
             counts["changed"] += changed
@@ -657,7 +657,7 @@ def _fraction_digits(value: Decimal) -> int:
     return max(0, -int(value.as_tuple().exponent))
 
 
-def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
+def _unstorable(records: Sequence[PayoutLink], backend: str) -> UnstorableLinkError | None:
     """Why the database cannot store one of ``records`` (which, which field), if it cannot.
 
     Asked once a transaction has failed, never on the way. SQLite stores every value;
@@ -684,13 +684,15 @@ def _unstorable(records: Sequence[PayoutLink], backend: str) -> str | None:
             elif isinstance(value, datetime) and postgresql_refuses(value):
                 why = f"is {value.isoformat()}, which PostgreSQL cannot store as a moment"
             if why is not None:
-                return f"link {shown(repr(link.link_id), 80)}: {name} {why}"
+                return UnstorableLinkError(link_id=link.link_id, field=name, reason=why)
     for link in records:
         size = len(link.link_id.encode("utf-8", "surrogatepass"))
         if size > _POSTGRESQL_KEY_BYTES:
-            return (
-                f"link {shown(repr(link.link_id), 80)}: link_id is {size:,} bytes long, and "
-                f"PostgreSQL's index takes keys of up to {_POSTGRESQL_KEY_BYTES:,}"
+            return UnstorableLinkError(
+                link_id=link.link_id,
+                field="link_id",
+                reason=f"is {size:,} bytes long, and PostgreSQL's index takes keys of up to "
+                f"{_POSTGRESQL_KEY_BYTES:,}",
             )
     return None
 
@@ -705,18 +707,18 @@ _MAX_ID = 2**31 - 1
 
 
 def _existing(database: str | AsyncEngine) -> AsyncEngine:
-    """An engine for a mirror to read; ``ValueError`` for an SQLite file that does not
+    """An engine for a mirror to read; ``NotSyncedError`` for an SQLite file that does not
     exist (opening it would create it)."""
     engine = engine_for(database)
     if (file := _absent_file(engine)) is not None:
-        raise ValueError(f"no database at {file}: run ipay-links sync first")
+        raise NotSyncedError(f"no database at {file}")
     return engine
 
 
 async def _check_synced(conn: AsyncConnection, engine: AsyncEngine) -> None:
-    """``ValueError`` unless a sync made the mirror's tables."""
+    """``NotSyncedError`` unless a sync made the mirror's tables."""
     if not await conn.run_sync(lambda sync: sync.dialect.has_table(sync, links.name)):
-        raise ValueError(f"{shown_url(engine)} holds no sync yet: run ipay-links sync first")
+        raise NotSyncedError(f"{shown_url(engine)} holds no sync yet")
 
 
 def _absent_file(engine: AsyncEngine) -> str | None:
@@ -738,7 +740,8 @@ async def changes_since(
 
     ``database`` is a path, a URL or an engine, as for :func:`sync`. Oldest first;
     ``field`` keeps one field's changes (``"status"``). Raises ``ValueError`` for a naive
-    ``since``, a field the table does not record, or a database with no sync yet.
+    ``since`` or a field the table does not record, ``NotSyncedError`` for a database with
+    no sync yet, ``DatabaseUnavailableError`` for one that cannot be read.
     """
     if since is not None and since.tzinfo is None:
         raise ValueError("since must carry its zone (2026-12-01T00:00+05:30)")
@@ -759,18 +762,19 @@ async def changes_since(
         statement = statement.where(changes.c.field == field)
     engine = _existing(database)
     try:
-        async with engine.connect() as conn:
-            await _check_synced(conn, engine)
-            result = await conn.stream(statement)
-            async for row in result:
-                yield Change(
-                    sync_id=row.sync_id,
-                    link_id=row.link_id,
-                    field=row.field,
-                    old_value=row.old_value,
-                    new_value=row.new_value,
-                    seen_at=row.seen_at,
-                )
+        with database_failures(engine):
+            async with engine.connect() as conn:
+                await _check_synced(conn, engine)
+                result = await conn.stream(statement)
+                async for row in result:
+                    yield Change(
+                        sync_id=row.sync_id,
+                        link_id=row.link_id,
+                        field=row.field,
+                        old_value=row.old_value,
+                        new_value=row.new_value,
+                        seen_at=row.seen_at,
+                    )
     finally:
         if engine is not database:
             await engine.dispose()
@@ -779,14 +783,15 @@ async def changes_since(
 async def count_links(database: str | AsyncEngine) -> int:
     """How many links the mirror in ``database`` holds (missing ones included).
 
-    Raises ``ValueError`` for a database with no sync yet (an SQLite file that does not
-    exist is not created).
+    Raises ``NotSyncedError`` for a database with no sync yet (an SQLite file that does
+    not exist is not created), ``DatabaseUnavailableError`` for one that cannot be read.
     """
     engine = _existing(database)
     try:
-        async with engine.connect() as conn:
-            await _check_synced(conn, engine)
-            return int(await conn.scalar(select(func.count()).select_from(links)) or 0)
+        with database_failures(engine):
+            async with engine.connect() as conn:
+                await _check_synced(conn, engine)
+                return int(await conn.scalar(select(func.count()).select_from(links)) or 0)
     finally:
         if engine is not database:
             await engine.dispose()
