@@ -469,17 +469,17 @@ async def test_a_database_failing_mid_sync_fails_the_sync_and_loses_nothing(
 
 
 async def test_the_writer_groups_the_pages_waiting_for_it_into_one_transaction() -> None:
-    from ipay_links.db import _sync
+    from ipay_links.db import _writer
 
     written: list[list[int]] = []
 
-    class Recording(_sync._Writer):
+    class Recording(_writer.PageWriter):
         async def _write(self, pages: list[tuple[Sequence[il.PayoutLink], Any]]) -> None:
             written.append([len(records) for records, _ in pages])
 
     nothing: Any = None  # the writer only counts the links and hands the pages on
     writer = Recording(nothing, 1, {})
-    size = _sync._BATCH_LINKS // 2 - 100  # three pages pass the limit, two do not
+    size = _writer.BATCH_LINKS // 2 - 100  # three pages pass the limit, two do not
     page: Any = [nothing] * size
     for _ in range(4):  # four pages wait before the writer runs: two transactions
         writer._enqueue((page, nothing))

@@ -330,7 +330,7 @@ async def test_sigkill_mid_sync_then_rerun_gives_the_mirror_of_an_uninterrupted_
     assert await snapshot(crashed) == await snapshot(reference)
 
 
-# `ipay-links sync`, SIGKILLed as it enters _finish: its last page is committed, the run
+# `ipay-links sync`, SIGKILLed as it enters finish_run: its last page is committed, the run
 # not yet marked complete. No request comes after the last page, so no gate can hold
 # the process there: the kill is put in its code.
 KILLED_AS_IT_FINISHES = """
@@ -340,7 +340,7 @@ import ipay_links.db._sync
 async def finish(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-ipay_links.db._sync._finish = finish
+ipay_links.db._sync.finish_run = finish
 from ipay_links.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -208,7 +208,8 @@ async def test_what_sqlite_can_store_it_stores_exactly_and_postgresql_names_what
 
 
 async def test_every_page_before_an_unstorable_link_is_stored(postgres: PostgresServer) -> None:
-    from ipay_links.db import _sync
+    from ipay_links.db._engine import engine_for
+    from ipay_links.db._writer import PageWriter
 
     database = postgres.new_database()
     simulator = Simulator(50, seed=3)
@@ -222,8 +223,8 @@ async def test_every_page_before_an_unstorable_link_is_stored(postgres: Postgres
         async with client.iter_pages(per_page=10) as walk:
             async for page in walk:
                 pages.append((page.records, walk.checkpoint))
-    engine = _sync.engine_for(database)
-    writer = _sync._Writer(engine, report.sync_id, {"seen": 0, "new": 0, "changed": 0})
+    engine = engine_for(database)
+    writer = PageWriter(engine, report.sync_id, {"seen": 0, "new": 0, "changed": 0})
     for page in pages:  # all five wait for the writer: one transaction, refused
         writer._enqueue(page)
     writer._enqueue(None)

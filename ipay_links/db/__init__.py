@@ -15,8 +15,9 @@ the README. What the database refuses or fails at is a :class:`~ipay_links.Datab
 
 from ..errors import SyncBusyError, UnstorableLinkError
 from ._engine import DEFAULT_DATABASE
+from ._read import Change, changes_since, count_links
 from ._schema import SCHEMA_VERSION
-from ._sync import Change, SyncReport, changes_since, count_links, sync
+from ._sync import SyncReport, sync
 
 __all__ = [
     "DEFAULT_DATABASE",

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 # The schema this version writes; a database with a newer one is refused, an older one
-# migrated (see _migrate in _sync.py).
+# migrated (see prepare in _runs.py).
 SCHEMA_VERSION = 1
 
 
