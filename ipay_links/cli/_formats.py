@@ -3,8 +3,9 @@
 A link is written as its plain form (``_plain.to_plain``): the library's snake_case
 field names, in the models' order; amounts as the exact decimal they were sent as
 (``120.11``, never ``120.10999999``); datetimes in ISO 8601 with their +05:30 offset.
-In CSV the contact details are flattened (``contact_name``, ``contact_email``,
-``contact_mobile``) and the payment modes joined with ``|``; a text cell that a
+In CSV the link is flattened (``_core/flat.py``, as the mirror's table is: the contact
+details as ``contact_name``, ``contact_email``, ``contact_mobile``, the payment modes
+joined with ``|``); a text cell that a
 spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or
 a carriage return) gets a leading ``'``, OWASP's rule against CSV injection, unless
 ``csv_raw``. The amount is a number and is never changed.
@@ -22,30 +23,15 @@ from typing import Protocol
 
 import msgspec
 
+from .._core.flat import FLAT_FIELDS, cell, flatten
 from .._core.plain import to_plain
 from ..models import PayoutLink
 
 __all__ = ["CSV_FIELDS", "FORMATS", "RECORD_ENDS", "Output", "Writer", "count_links", "make_writer"]
 
 FORMATS = ("jsonl", "csv", "json")
-CSV_FIELDS = (
-    "link_id",
-    "status",
-    "amount",
-    "purpose",
-    "description",
-    "contact_name",
-    "contact_email",
-    "contact_mobile",
-    "reference_no",
-    "order_id",
-    "url",
-    "qr_url",
-    "payment_modes",
-    "verify_bene",
-    "activated_at",
-    "expired_at",
-)
+# A CSV export's columns: the flattened link's, as the mirror's.
+CSV_FIELDS = FLAT_FIELDS
 # Cells never neutralised: numbers, which a spreadsheet must read as numbers.
 _NUMBERS = frozenset({"amount"})
 # A cell starting with one of these runs as a formula in a spreadsheet (OWASP).
@@ -71,16 +57,7 @@ def _neutral(name: str, cell: str) -> str:
 
 
 def _csv_row(link: PayoutLink) -> list[str]:
-    record = to_plain(link)
-    contact = record.pop("contact_details") or {}
-    record["contact_name"] = contact.get("name")
-    record["contact_email"] = contact.get("email")
-    record["contact_mobile"] = contact.get("mobile")
-    record["amount"] = format(link.amount, "f")
-    record["payment_modes"] = "|".join(link.payment_modes)
-    verify = record["verify_bene"]
-    record["verify_bene"] = None if verify is None else str(verify).lower()
-    return ["" if record[name] is None else str(record[name]) for name in CSV_FIELDS]
+    return [cell(value) for value in flatten(link)]
 
 
 class Writer:

@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from .._core.flat import FLAT_FIELDS
+
 __all__ = [
     "LINK_FIELDS",
     "SCHEMA_VERSION",
@@ -199,46 +201,38 @@ runs = Table(
     Column("error", Text),
 )
 
-# Every field of PayoutLink, the contact flattened, in the order of the class.
-LINK_FIELDS = (
-    "status",
-    "amount",
-    "purpose",
-    "description",
-    "contact_name",
-    "contact_email",
-    "contact_mobile",
-    "reference_no",
-    "order_id",
-    "url",
-    "qr_url",
-    "payment_modes",
-    "verify_bene",
-    "activated_at",
-    "expired_at",
-)
+# Every field of PayoutLink but its key, the contact flattened, in the order of the class
+# (the flattened link's, _core/flat.py).
+LINK_FIELDS = FLAT_FIELDS[1:]
+
+
+# The column of each field of the flattened link, by name (a field with none fails the
+# import). Text, not VARCHAR(n): whatever InstantPay sends is stored, however long.
+_LINK_COLUMNS: dict[str, tuple[type[TypeEngine[Any]], dict[str, Any]]] = {
+    "link_id": (Text, {"primary_key": True}),
+    "status": (Text, {"nullable": False}),
+    "amount": (ExactDecimal, {"nullable": False}),
+    "purpose": (Text, {}),
+    "description": (Text, {}),
+    "contact_name": (Text, {}),
+    "contact_email": (Text, {}),
+    "contact_mobile": (Text, {}),
+    "reference_no": (Text, {}),
+    "order_id": (Text, {}),
+    "url": (Text, {}),
+    "qr_url": (Text, {}),
+    # The modes joined with "|", as in a CSV export ("ACCOUNT|VPA").
+    "payment_modes": (Text, {"nullable": False}),
+    "verify_bene": (Boolean, {}),
+    "activated_at": (Moment, {}),
+    "expired_at": (Moment, {}),
+}
+
 
 links = Table(
     "payout_links",
     metadata,
-    # Text, not VARCHAR(n): whatever InstantPay sends is stored, however long.
-    Column("link_id", Text, primary_key=True),
-    Column("status", Text, nullable=False),
-    Column("amount", ExactDecimal, nullable=False),
-    Column("purpose", Text),
-    Column("description", Text),
-    Column("contact_name", Text),
-    Column("contact_email", Text),
-    Column("contact_mobile", Text),
-    Column("reference_no", Text),
-    Column("order_id", Text),
-    Column("url", Text),
-    Column("qr_url", Text),
-    # The modes joined with "|", as in a CSV export ("ACCOUNT|VPA").
-    Column("payment_modes", Text, nullable=False),
-    Column("verify_bene", Boolean),
-    Column("activated_at", Moment),
-    Column("expired_at", Moment),
+    *(Column(name, _LINK_COLUMNS[name][0], **_LINK_COLUMNS[name][1]) for name in FLAT_FIELDS),
     Column("first_seen_at", Moment, nullable=False),
     Column("last_seen_at", Moment, nullable=False),
     # A sync_runs id, but no foreign key: PostgreSQL checks one with a lookup of sync_runs

@@ -18,33 +18,12 @@ import attrs
 from sqlalchemy import ARRAY, Text, bindparam, case, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from .._core.flat import FLAT_FIELDS, flatten
 from ..errors import UnstorableLinkError
 from ..models import PayoutLink
 from ._schema import LINK_FIELDS, amount_text, changes, links, postgresql_refuses, utc_text
 
 __all__ = ["change_row", "store", "unstorable"]
-
-
-def _values(link: PayoutLink) -> tuple[Any, ...]:
-    """The link's columns in the order of ``LINK_FIELDS``, the contact flattened."""
-    contact = link.contact_details
-    return (
-        str(link.status),
-        link.amount,
-        link.purpose,
-        link.description,
-        None if contact is None else contact.name,
-        None if contact is None else contact.email,
-        None if contact is None else contact.mobile,
-        link.reference_no,
-        link.order_id,
-        link.url,
-        link.qr_url,
-        "|".join(link.payment_modes),
-        link.verify_bene,
-        link.activated_at,
-        link.expired_at,
-    )
 
 
 def _text(value: object) -> str | None:
@@ -109,9 +88,7 @@ _KEYS = {
     "postgresql": links.c.link_id == func.any(bindparam("ids", type_=ARRAY(Text))),
 }
 _LOOKUP = {
-    backend: select(
-        links.c.link_id, *(links.c[name] for name in LINK_FIELDS), links.c.missing_since
-    ).where(keys)
+    backend: select(*(links.c[name] for name in FLAT_FIELDS), links.c.missing_since).where(keys)
     for backend, keys in _KEYS.items()
 }
 _TOUCH = {
@@ -120,14 +97,14 @@ _TOUCH = {
 }  # Links looked up or touched per statement: SQLite allows 32,766 parameters, PostgreSQL
 # 32,767.
 _CHUNK = 1000
-_AMOUNT = LINK_FIELDS.index("amount")
+_AMOUNT = FLAT_FIELDS.index("amount")
 
 
 @attrs.define
 class _Diff:
     """What a transaction's links are against the stored ones."""
 
-    added: list[tuple[Any, ...]] = attrs.Factory(list)  # new: values in the order of _NEW
+    added: list[tuple[Any, ...]] = attrs.Factory(list)  # new: flattened (the order of _NEW)
     touched: list[str] = attrs.Factory(list)  # unchanged: their ids
     rewritten: list[dict[str, Any]] = attrs.Factory(list)  # changed: _UPDATE's parameters
     changed_rows: list[dict[str, Any]] = attrs.Factory(list)  # a change row per field
@@ -176,26 +153,26 @@ def _diff(
     """Each of ``latest`` new, unchanged or changed against ``known`` (the stored rows)."""
     diff = _Diff()
     for link_id, link in latest.items():
-        values = _values(link)
+        values = flatten(link)
         old = known.get(link_id)
         if old is None:
-            diff.added.append((link_id, *values))  # in the order of _NEW
+            diff.added.append(values)  # in the order of _NEW
             continue
-        # old: link_id, the fields in the order of LINK_FIELDS, missing_since.
-        stored: tuple[Any, ...] = tuple(old[1:-1])
+        # old: the flattened link as stored (FLAT_FIELDS, link_id first), missing_since.
+        stored: tuple[Any, ...] = tuple(old[:-1])
         if stored == values and old[-1] is None and _same(stored[_AMOUNT], values[_AMOUNT]):
             diff.touched.append(link_id)  # the nightly case: nothing changed
             continue
         diff.changed_rows += [
             change_row(sync_id, link_id, name, before, after, now)
-            for name, before, after in zip(LINK_FIELDS, stored, values, strict=True)
+            for name, before, after in zip(LINK_FIELDS, stored[1:], values[1:], strict=True)
             if not _same(before, after)
         ]
         if old[-1] is not None:
             diff.changed_rows.append(
                 change_row(sync_id, link_id, "missing_since", old[-1], None, now)
             )
-        row = dict(zip(LINK_FIELDS, values, strict=True))
+        row = dict(zip(LINK_FIELDS, values[1:], strict=True))
         row.update(key=link_id, last_seen_at=now, sync_id=sync_id)
         diff.rewritten.append(row)
     return diff
@@ -203,7 +180,7 @@ def _diff(
 
 # The columns of a new link: its own, in the order _diff builds them, then those the
 # sync sets, the same for every link of a transaction.
-_NEW = ("link_id", *LINK_FIELDS)
+_NEW = FLAT_FIELDS
 _SET = ("first_seen_at", "last_seen_at", "last_sync_id")
 
 
@@ -260,8 +237,7 @@ def unstorable(records: Sequence[PayoutLink], backend: str) -> UnstorableLinkErr
     if backend != "postgresql":
         return None
     for link in records:
-        names = ("link_id", *LINK_FIELDS)
-        for name, value in zip(names, (link.link_id, *_values(link)), strict=True):
+        for name, value in zip(FLAT_FIELDS, flatten(link), strict=True):
             why = None
             if isinstance(value, str) and "\x00" in value:
                 why = "holds a NUL character, which PostgreSQL cannot store in text"
