@@ -11,7 +11,7 @@ a carriage return) gets a leading ``'``, OWASP's rule against CSV injection, unl
 ``csv_raw``. The amount is a number and is never changed.
 
 A file export checks what it resumes with :data:`RECORD_ENDS` (the last byte of a
-whole page) and :func:`count_links`.
+whole page) and :func:`count_exported_links`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ from .._core.flat import FLAT_FIELDS, cell, flatten
 from .._core.plain import to_plain
 from ..models import PayoutLink
 
-__all__ = ["CSV_FIELDS", "FORMATS", "RECORD_ENDS", "Output", "Writer", "count_links", "make_writer"]
+__all__ = [
+    "CSV_FIELDS",
+    "FORMATS",
+    "RECORD_ENDS",
+    "Output",
+    "Writer",
+    "count_exported_links",
+    "make_writer",
+]
 
 FORMATS = ("jsonl", "csv", "json")
 # A CSV export's columns: the flattened link's, as the mirror's.
@@ -133,7 +141,7 @@ def make_writer(name: str, out: Output, written: int = 0, *, csv_raw: bool = Fal
     return kinds[name](out, written)
 
 
-def count_links(name: str, lines: Iterable[bytes]) -> int:
+def count_exported_links(name: str, lines: Iterable[bytes]) -> int:
     """The links in ``lines``, an export's whole pages in format ``name``, line by line.
 
     A JSON Lines or JSON array export holds one new line per link (JSON strings

@@ -28,7 +28,7 @@ import attrs
 from .._core.checks import check_number
 from .._core.plain import from_plain, refuse_unknown_keys, to_plain
 from .._io.pagination import Checkpoint
-from ._formats import FORMATS, RECORD_ENDS, count_links
+from ._formats import FORMATS, RECORD_ENDS, count_exported_links
 from ._usage import Unresumable
 
 __all__ = [
@@ -246,7 +246,7 @@ def _lines(stream: IO[bytes], size: int) -> Iterator[bytes]:
 
 def _check_count(partial: Path, saved: SavedExport, lines: Iterator[bytes]) -> None:
     try:
-        count = count_links(saved.format, lines)
+        count = count_exported_links(saved.format, lines)
     except (ValueError, csv.Error) as exc:
         raise Unresumable(f"{partial} is not a {saved.format} export ({exc})") from None
     if count != saved.links_written:
