@@ -35,6 +35,7 @@ __all__ = [
     "Writer",
     "count_exported_links",
     "make_writer",
+    "neutral",
 ]
 
 FORMATS = ("jsonl", "csv", "json")
@@ -57,11 +58,12 @@ class Output(Protocol):
     def write(self, text: str, /) -> object: ...
 
 
-def _neutral(name: str, cell: str) -> str:
-    """``cell`` as a spreadsheet shows it as text: a formula's first character escaped."""
-    if name in _NUMBERS or not cell.startswith(_FORMULA_STARTS):
-        return cell
-    return "'" + cell
+def neutral(name: str, text: str) -> str:
+    """``text``, the cell of column ``name``, as a spreadsheet shows it as text: a
+    formula's first character escaped (never in a number's column)."""
+    if name in _NUMBERS or not text.startswith(_FORMULA_STARTS):
+        return text
+    return "'" + text
 
 
 def _csv_row(link: PayoutLink) -> list[str]:
@@ -119,7 +121,7 @@ class CsvWriter(Writer):
     def write(self, links: Sequence[PayoutLink]) -> None:
         rows = [_csv_row(link) for link in links]
         if not self.raw:
-            rows = [list(map(_neutral, CSV_FIELDS, row)) for row in rows]
+            rows = [list(map(neutral, CSV_FIELDS, row)) for row in rows]
         self._rows(rows)
         self.written += len(links)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._io.client import Client
 from ..errors import DatabaseError, NotSyncedError, SyncBusyError, UnstorableLinkError
-from ._formats import _neutral
+from ._formats import neutral
 from ._options import query_options
 from ._usage import UsageError
 
@@ -140,5 +140,5 @@ async def run_changes(args: argparse.Namespace) -> None:
                     for name in CHANGE_FIELDS
                 ]
                 writer.writerow(
-                    [_neutral(kind, cell) for kind, cell in zip(kinds, cells, strict=True)]
+                    [neutral(kind, cell) for kind, cell in zip(kinds, cells, strict=True)]
                 )
