@@ -14,6 +14,9 @@ from hypothesis import given, settings
 import ipay_links as il
 from ipay_links._core import codec as _codec
 from ipay_links._core import protocol
+from ipay_links._core.codec.drift import dict_link
+from ipay_links._core.codec.duplicates import count_strings
+from ipay_links._core.codec.reference import CONVERTER, reference_link
 from ipay_links.testing import Simulator, generate_links
 
 EDGE_VALUES: list[Any] = [
@@ -53,18 +56,18 @@ def same(fast: object, reference: object) -> None:
 
 def reference_or_error(raw: Any) -> il.PayoutLink | type[Exception]:
     try:
-        return _codec._reference_link(raw, il.PayoutLink)  # type: ignore[no-any-return]
+        return reference_link(raw, il.PayoutLink)  # type: ignore[no-any-return]
     except Exception as error:  # compared as a type below
         return type(error)
 
 
 def fast_or_error(raw: Any) -> il.PayoutLink | type[Exception]:
     try:
-        link, strings = _codec._dict_link(raw)
+        link, strings = dict_link(raw)
     except Exception as error:
         return type(error)
     # The strings counted for the duplicate-key check are the strings of the record.
-    assert strings == _codec._count_strings(raw)
+    assert strings == count_strings(raw)
     return link
 
 
@@ -140,9 +143,7 @@ def test_whole_pages_decode_the_same_as_the_reference() -> None:
         )
         body = json.dumps(envelope).encode()
         fast = protocol.read_response(200, {}, body, page=1)
-        reference = _codec.structure_page(
-            _codec.decode_json(body), page=1, converter=_codec._CONVERTER
-        )
+        reference = _codec.structure_page(_codec.decode_json(body), page=1, converter=CONVERTER)
         same(fast, reference)
         assert all(type(link.amount) is Decimal for link in fast.records)
 
@@ -205,7 +206,7 @@ def page_body(records: list[Any], **envelope_changes: Any) -> bytes:
 
 def reference_page(body: bytes) -> il.Page | type[Exception]:
     try:
-        return _codec.structure_page(_codec.decode_json(body), page=1, converter=_codec._CONVERTER)
+        return _codec.structure_page(_codec.decode_json(body), page=1, converter=CONVERTER)
     except Exception as error:  # compared as a type
         return type(error)
 

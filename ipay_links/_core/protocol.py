@@ -328,20 +328,9 @@ def read_response(
     ok = 200 <= http_status < 300
     if ok:
         with codec.no_gc_pauses():
-            # A TXN page whose every record is in the common shape: the typed route.
-            typed = codec.typed_page(body, page=page)
-            if typed is not None:
-                return typed
-            # Not JSON to msgspec (lone surrogates included): not JSON to us either.
-            document = codec.parse(body)
-            if isinstance(document, dict) and document.get("statuscode") == "TXN":
-                # A TXN page the typed route refused (a key its structs do not know, an
-                # odd record, an escaped quote): the dict route, duplicate keys checked after.
-                result = codec.structure_page(document, page=page, body=body)
-                # The parsed dicts go before the collector comes back: it then looks
-                # over the links alone, not over twice as many objects.
-                del document
-                return result
+            decoded = codec.decode_page(body, page=page)
+        if decoded is not None:
+            return decoded
     # Anything else is small: parsed again by the strict parser, which refuses duplicate keys.
     envelope = _envelope(body)
     retry_after = retry_after_of(http_status, headers, now)
