@@ -20,7 +20,7 @@ import cattrs
 
 from ...errors import ResponseFormatError
 from ...models import Page, PageMeta, PayoutLink
-from .common import CONTACT_KEYS, WIRE_NAMES, common_link, links_and_strings
+from .common import CONTACT_KEYS, WIRE_NAMES, common_link, links_of
 from .duplicates import count_strings, every_string_read
 from .parsers import decode_json
 from .reference import CONVERTER, amount, envelope_details, optional_str, reference_link
@@ -120,10 +120,9 @@ def _structure(
     if not isinstance(raw_records, list):
         raise ResponseFormatError(f"page {page}: 'records' is not a list")
     try:
-        built = [build(raw) for raw in raw_records]
+        records, strings = links_of(raw_records, build)
     except Exception:  # noqa: BLE001  # _diagnose names the record and the field at fault
         raise _record_error(document, raw_records, build, page) from None
-    records, strings = links_and_strings(built)
     strings += count_strings(document, skip=raw_records)
     return Page(meta=meta, records=records, **envelope_details(document)), strings
 

@@ -16,7 +16,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ...models import Page, PageMeta, PayoutLink
-from .common import CONTACT_KEYS, WIRE_NAMES, common_link, links_and_strings
+from .common import CONTACT_KEYS, WIRE_NAMES, common_link, links_of
 from .duplicates import count_strings, every_string_read
 from .reference import CONVERTER, envelope_details
 
@@ -63,6 +63,10 @@ _wire_values = msgspec.structs.astuple
 _ENVELOPE_SCALARS = attrgetter(*(f for f in _WireEnvelope.__struct_fields__ if f != "data"))
 
 
+def _typed_link(raw: Any) -> tuple[PayoutLink, int]:
+    return common_link(_wire_values(raw), _wire_values)
+
+
 def _wire_envelope_strings(envelope: _WireEnvelope, data: _WireData) -> int:
     """The strings of an envelope outside its records: keys, meta, the other fields."""
     # The keys "data", "meta" and "records".
@@ -92,13 +96,13 @@ def typed_page(body: bytes, *, page: int) -> Page | None:
     raw_records = data.records
     try:
         if raw_records is None or raw_records is UNSET:
-            built: list[tuple[PayoutLink, int]] = []
+            records: tuple[PayoutLink, ...] = ()
+            strings = 0
         else:
-            built = [common_link(_wire_values(raw), _wire_values) for raw in raw_records]
+            records, strings = links_of(raw_records, _typed_link)
         meta = CONVERTER.structure(data.meta, PageMeta)
     except Exception:  # noqa: BLE001  # an unusual record or meta: the dict route decides
         return None
-    records, strings = links_and_strings(built)
     if not every_string_read(body, strings + _wire_envelope_strings(envelope, data)):
         return None
     details = {name: getattr(envelope, name) for name in _ENVELOPE_DETAILS}
