@@ -99,8 +99,8 @@ def _check_core(link_id: Any, status: Any, amount: Any, modes: Any, verify: Any)
     """Raise :class:`Unusual` unless these fields of a record are in the common shape.
 
     ``linkId`` and ``status`` are strings, not empty; ``amount`` a ``Decimal`` within
-    the reference bounds; ``paymentModes`` a list of strings; ``verifyBene`` true,
-    false or null.
+    the reference bounds; ``paymentModes`` a list of strings (a tuple, from the
+    wire structs); ``verifyBene`` true, false or null.
     """
     if (
         link_id.__class__ is not str
@@ -109,7 +109,7 @@ def _check_core(link_id: Any, status: Any, amount: Any, modes: Any, verify: Any)
         or not status
         or amount.__class__ is not Decimal
         or not -MAX_ADJUSTED_EXPONENT <= amount.adjusted() <= MAX_ADJUSTED_EXPONENT
-        or modes.__class__ is not list
+        or (modes.__class__ is not list and modes.__class__ is not tuple)
         or (verify.__class__ is not bool and verify is not None)
     ):
         raise Unusual

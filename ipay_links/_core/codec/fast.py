@@ -28,12 +28,18 @@ _ENVELOPE_DETAILS = ("ipay_uuid", "timestamp", "environment")
 _WireContact = msgspec.defstruct(
     "_WireContact", [(name, Any, UNSET) for name in CONTACT_KEYS], gc=False
 )
+# Two fields are typed: the contact, a struct of its own; the modes, the very tuple
+# a link keeps (not a list it would copy: one container per record instead of two
+# for the collector to look over). A record whose modes are no list of strings
+# fails the decode, and its page takes the dict route, as a record off the common
+# shape always did.
+_WIRE_TYPES: dict[str, Any] = {
+    "contactDetails": _WireContact | None | UnsetType,
+    "paymentModes": tuple[str, ...] | UnsetType,
+}
 _WireRecord = msgspec.defstruct(
     "_WireRecord",
-    [
-        (name, _WireContact | None | UnsetType if name == "contactDetails" else Any, UNSET)
-        for name in WIRE_NAMES
-    ],
+    [(name, _WIRE_TYPES.get(name, Any), UNSET) for name in WIRE_NAMES],
     gc=False,
 )
 
