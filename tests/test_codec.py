@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import copy
+import gc
 import json
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +18,11 @@ import pytest
 import ipay_links as il
 from ipay_links._core import codec as _codec
 from ipay_links._core import protocol
-from ipay_links.testing import Simulator
+from ipay_links.testing import Simulator, generate_links
 
 from .conftest import sample_envelope
+
+PACKAGE = Path(il.__file__).parent
 
 IST = timedelta(hours=5, minutes=30)
 
@@ -351,3 +357,62 @@ def test_a_lone_surrogate_is_not_json_to_us() -> None:
     assert "\\ud83d" in body
     with pytest.raises(il.ResponseFormatError, match="not valid JSON"):
         protocol.read_response(200, {}, body.encode(), page=1)
+
+
+# The collector's switches a library must leave alone: they hold for the whole process.
+GC_SWITCHES = ("disable", "enable", "freeze", "unfreeze", "set_threshold", "set_debug")
+
+
+def large_pages() -> list[bytes]:
+    """Pages of 1,000 links for every decode route: typed, dict (a new key), error, empty."""
+    records = generate_links(1000, seed=5)
+    typed = Simulator(records).envelope(
+        "TXN",
+        "Transaction Successful",
+        {
+            "meta": {
+                "totalPages": 1,
+                "currentPage": 1,
+                "totalRecords": 1000,
+                "recordsOnCurrentPage": 1000,
+            },
+            "records": records,
+        },
+    )
+    drifted = copy.deepcopy(typed)
+    for record in drifted["data"]["records"]:
+        record["brandNewKey"] = "x"
+    odd = copy.deepcopy(typed)
+    odd["data"]["records"][-1]["amount"] = None
+    empty = Simulator([]).envelope("ERR", "No Record Found")
+    return [json.dumps(envelope).encode() for envelope in (typed, drifted, odd, empty)]
+
+
+def test_decoding_a_page_leaves_the_garbage_collector_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The library reaches the collector only as gc.<name>: a call through it is recorded.
+    calls: list[str] = []
+    for name in GC_SWITCHES:
+        monkeypatch.setattr(gc, name, lambda *args, name=name: calls.append(name))
+    assert gc.isenabled()
+    threshold = gc.get_threshold()
+    for body in large_pages():
+        with contextlib.suppress(il.ResponseFormatError):  # the odd record's page
+            protocol.read_response(200, {}, body, page=1)
+    assert calls == []
+    assert gc.isenabled()
+    assert gc.get_threshold() == threshold
+
+
+def test_no_module_of_the_library_imports_the_garbage_collector() -> None:
+    # What the test above cannot see: a switch imported by name (from gc import disable).
+    importers = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            imported = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported = [node.module or ""]
+            if "gc" in imported:
+                importers.append(str(path.relative_to(PACKAGE)))
+    assert importers == []

@@ -326,11 +326,8 @@ def read_response(
             "InstantPay answered with a redirect, which is never followed", http_status=http_status
         )
     ok = 200 <= http_status < 300
-    if ok:
-        with codec.no_gc_pauses():
-            decoded = codec.decode_page(body, page=page)
-        if decoded is not None:
-            return decoded
+    if ok and (decoded := codec.decode_page(body, page=page)) is not None:
+        return decoded
     # Anything else is small: parsed again by the strict parser, which refuses duplicate keys.
     envelope = _envelope(body)
     retry_after = retry_after_of(http_status, headers, now)

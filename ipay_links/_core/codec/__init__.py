@@ -23,10 +23,6 @@ and gains is measured in benchmarks/README.md ("Decode").
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from ...models import Page
 from .drift import structure_page
 from .fast import typed_page
@@ -39,7 +35,6 @@ __all__ = [
     "decode_page",
     "envelope_details",
     "make_converter",
-    "no_gc_pauses",
     "parse",
     "structure_page",
     "typed_page",
@@ -64,21 +59,3 @@ def decode_page(body: bytes, *, page: int) -> Page | None:
         # record, an escaped quote): the dict route, duplicate keys checked after.
         return structure_page(document, page=page, body=body)
     return None
-
-
-@contextmanager
-def no_gc_pauses() -> Iterator[None]:
-    """Hold the cyclic garbage collector while a page turns into links.
-
-    A page of 1,000 links makes some 5,000 container objects at once, none of them
-    garbage; the collector would otherwise run dozens of times over them for
-    nothing (a third of a walk's time, measured). It runs as usual afterwards.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
