@@ -1,7 +1,8 @@
 """Measurement 1: decoding pages of 100 links, bytes in, typed links out.
 
 Rows: ``orjson.loads`` alone (the floor: no types at all), the stdlib parse our
-codec starts with, msgspec Structs, pydantic v2, and ours
+codec starts with, msgspec Structs, pydantic v2, ours with the collector held per
+page (the library before issue 22, see ``_held.py``), and ours
 (``ipay_links._core.protocol.read_response``), each in records per second.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from ipay_links._core.protocol import read_response
 
 from . import _optional
+from ._held import LABEL, collector_held
 from ._pages import distinct_pages
 from ._report import Row, Trials, shuffled_rounds, verdict
 from ._servers import Dataset
@@ -30,6 +32,7 @@ ORJSON = "orjson.loads (untyped floor)"
 STDLIB = "json.loads(parse_float=Decimal)"
 MSGSPEC = "msgspec Structs"
 PYDANTIC = "pydantic v2 model_validate_json"
+HELD = f"ours, {LABEL}"
 
 Decoder = Callable[[bytes], int]
 
@@ -38,13 +41,18 @@ def _ours(body: bytes) -> int:
     return len(read_response(200, {}, body, page=1).records)
 
 
+def _ours_held(body: bytes) -> int:
+    with collector_held():
+        return _ours(body)
+
+
 def _stdlib(body: bytes) -> int:
     return len(json.loads(body, parse_float=Decimal)["data"]["records"])
 
 
 def _decoders() -> tuple[dict[str, Decoder], dict[str, str]]:
     """The contenders that can run here, and a note for each that cannot."""
-    decoders: dict[str, Decoder] = {OURS: _ours, STDLIB: _stdlib}
+    decoders: dict[str, Decoder] = {OURS: _ours, HELD: _ours_held, STDLIB: _stdlib}
     skipped: dict[str, str] = {}
     orjson: Any = _optional.load("orjson")
     if orjson is None:
@@ -109,9 +117,10 @@ def run(*, quick: bool, rng: random.Random, urls: dict[str, str]) -> list[Row]:
         row(STDLIB, ratios=(trials.ratio(STDLIB, ORJSON, label="orjson.loads"),)),
         row(MSGSPEC, ratios=(trials.ratio(MSGSPEC, ORJSON, label="orjson.loads"),)),
         row(PYDANTIC, ratios=(trials.ratio(PYDANTIC, ORJSON, label="orjson.loads"),)),
+        row(HELD, ratios=(trials.ratio(HELD, PYDANTIC, label="pydantic"),)),
         row(
             OURS,
-            ratios=(vs_pydantic, vs_orjson),
+            ratios=(vs_pydantic, vs_orjson, trials.ratio(OURS, HELD, label="collector held")),
             goal="≥ 1.4x pydantic, ≥ 0.25x orjson (within 4x)",
             met=verdict(vs_pydantic.met, vs_orjson.met),
         ),

@@ -3,7 +3,9 @@
 A loopback server in another process answers with pre-serialized pages of 1,000
 links, so what is measured is the client: the HTTP round trip, reading the body,
 decoding and handing out each link. Rows: our ``Client.iter_links``, the same
-walk by hand with aiohttp + pydantic v2, and an untyped aiohttp + orjson loop.
+with the collector held while each page decodes (the library before issue 22, see
+``_held.py``), the same walk by hand with aiohttp + pydantic v2, and an untyped
+aiohttp + orjson loop.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import partial
 from typing import Any
 
 from . import _optional
+from ._held import LABEL, collector_held
 from ._report import Row, Trials, shuffled_rounds, verdict
 from ._servers import Dataset
 from ._walkers import walk_ours, walk_pydantic, walk_raw
@@ -28,6 +31,7 @@ PER_PAGE = 1000
 OURS = "ours: Client.iter_links"
 PYDANTIC = "aiohttp + pydantic v2 walk"
 RAW = "aiohttp + orjson.loads, untyped"
+HELD = f"ours, {LABEL}"
 
 Walker = Callable[[], Awaitable[int]]
 
@@ -40,8 +44,16 @@ def datasets(*, quick: bool, seed: int) -> list[Dataset]:
     return [Dataset(NAME, PER_PAGE, _pages(quick), prebuilt=True, seed=seed)]
 
 
+async def _walk_held(base_url: str, per_page: int) -> int:
+    with collector_held():
+        return await walk_ours(base_url, per_page)
+
+
 def _walkers(base_url: str) -> tuple[dict[str, Walker], dict[str, str]]:
-    walkers: dict[str, Walker] = {OURS: partial(walk_ours, base_url, PER_PAGE)}
+    walkers: dict[str, Walker] = {
+        OURS: partial(walk_ours, base_url, PER_PAGE),
+        HELD: partial(_walk_held, base_url, PER_PAGE),
+    }
     skipped: dict[str, str] = {}
     models: Any = _optional.load("benchmarks._pydantic_models")
     if models is None:
@@ -90,10 +102,17 @@ def run(*, quick: bool, rng: random.Random, urls: dict[str, str]) -> list[Row]:
         ),
         Row(
             TARGET,
+            HELD,
+            trials.rate(HELD),
+            "links/s",
+            ratios=(trials.ratio(HELD, PYDANTIC, label="pydantic walk"),),
+        ),
+        Row(
+            TARGET,
             OURS,
             trials.rate(OURS),
             "links/s",
-            ratios=(vs_pydantic, vs_raw),
+            ratios=(vs_pydantic, vs_raw, trials.ratio(OURS, HELD, label="collector held")),
             goal="≥ 1.3x pydantic walk, ≥ 0.3x raw loop",
             met=verdict(vs_pydantic.met, vs_raw.met),
         ),
