@@ -5,7 +5,7 @@ adds fields) sends every page here, one odd record its whole page. msgspec parse
 the body to dicts (:func:`.parsers.parse`); each record in the common shape is
 built by :func:`.common.common_link`, any other by the reference hooks. Given to
 the reference hooks whole instead, such pages decode markedly slower
-(benchmarks/README.md, "Decode", has the numbers). With a ``converter``,
+(benchmarks/README.md, "Where we stand", 1, has the numbers). With a ``converter``,
 :func:`structure_page` is the reference for whole pages the tests hold both fast
 routes to.
 """
