@@ -125,7 +125,12 @@ def test_a_walk_one_page_at_a_time_is_exact_under_any_mix_of_changes(
     try:
         got = walk(state, server, data, kind)
     except il.ConsistencyError:
-        return  # said so, rather than a wrong answer: allowed when the list keeps shrinking
+        # Said so, rather than a wrong answer: allowed only when links keep leaving the
+        # list (README, "How exact is a walk"), after that many healing reads in a row.
+        # Links that are only created never stop a walk.
+        assert kind != "create"
+        assert state.stats.healing_reads > MAX_STALLED_HEALS
+        return
     assert_exact(got, before & set(server.ids), server.ever)
     assert state.checkpoint.next_page is None
 
