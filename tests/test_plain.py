@@ -57,16 +57,50 @@ SAVED_BEFORE = (
     '"status": ["ISSUED", "CLAIMED"], "contact": null, "link_id": null}, "page_size": 10, '
     '"total_records": 49, "seen": ["6592b7dd0000000000000021", "6592b5f4000000000000001f"]}}'
 )
+NO_FILTER = {"per_page": 100, "status": None, "contact": None, "link_id": None}
+# Each checkpoint and its plain form, written out: what to_dict() and the files hold.
 CHECKPOINTS = [
-    il.Checkpoint(next_page=1, query=il.Query()),
-    il.Checkpoint(
-        next_page=None,
-        query=il.Query(per_page=7, status=("ISSUED", "CLAIMED"), contact="x", link_id="y"),
-        page_size=7,
-        total_records=99,
-        seen=("a", "b"),
+    (
+        il.Checkpoint(next_page=1, query=il.Query()),
+        {
+            "next_page": 1,
+            "query": NO_FILTER,
+            "page_size": None,
+            "total_records": None,
+            "seen": [],
+        },
     ),
-    il.Checkpoint(next_page=4, query=il.Query(status=("EXPIRED",))),
+    (
+        il.Checkpoint(
+            next_page=None,
+            query=il.Query(per_page=7, status=("ISSUED", "CLAIMED"), contact="x", link_id="y"),
+            page_size=7,
+            total_records=99,
+            seen=("a", "b"),
+        ),
+        {
+            "next_page": None,
+            "query": {
+                "per_page": 7,
+                "status": ["ISSUED", "CLAIMED"],
+                "contact": "x",
+                "link_id": "y",
+            },
+            "page_size": 7,
+            "total_records": 99,
+            "seen": ["a", "b"],
+        },
+    ),
+    (
+        il.Checkpoint(next_page=4, query=il.Query(status=("EXPIRED",))),
+        {
+            "next_page": 4,
+            "query": NO_FILTER | {"status": ["EXPIRED"]},
+            "page_size": None,
+            "total_records": None,
+            "seen": [],
+        },
+    ),
 ]
 
 
@@ -112,11 +146,14 @@ async def test_a_page_is_what_ipay_links_page_prints(client: il.Client) -> None:
     assert (back.meta, list(back.records)) == (page.meta, list(page.records))
 
 
-@pytest.mark.parametrize("checkpoint", CHECKPOINTS)
-def test_a_checkpoint_is_what_to_dict_and_from_dict_make(checkpoint: il.Checkpoint) -> None:
+@pytest.mark.parametrize(("checkpoint", "expected"), CHECKPOINTS)
+def test_a_checkpoint_is_what_to_dict_and_from_dict_make(
+    checkpoint: il.Checkpoint, expected: dict[str, Any]
+) -> None:
     plain = to_plain(checkpoint)
-    assert plain == checkpoint.to_dict()
-    assert json.dumps(plain) == json.dumps(checkpoint.to_dict())  # the same keys in order
+    assert plain == expected
+    assert json.dumps(plain) == json.dumps(expected)  # the same keys in order
+    assert checkpoint.to_dict() == expected
     assert from_plain(plain, il.Checkpoint) == il.Checkpoint.from_dict(plain) == checkpoint
 
 
