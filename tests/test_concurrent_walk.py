@@ -60,9 +60,11 @@ async def test_a_slow_consumer_slows_the_fetching(big: Simulator, big_client: il
     consumed = 0
     async for _ in walk:
         consumed += 1
-        await asyncio.sleep(0.01)  # let every prefetch finish
-        # The page being consumed and at most 2N - 1 after it: nothing beyond the window.
-        assert len(big.requests) <= consumed + 7
+        # While a page is consumed its window is read, and nothing beyond it: the first N
+        # pages before page 1's totals are known, then the page and the 2N - 1 after it.
+        window = 4 if consumed == 1 else consumed + 7
+        await big.wait_for_requests(window)
+        assert len(big.requests) == window
         if consumed == 10:
             break
     await walk.aclose()
@@ -105,10 +107,10 @@ async def test_breaking_out_cancels_what_is_in_flight(big: Simulator) -> None:
         async with client.iter_links(per_page=10, concurrency=8) as walk:
             async for _ in walk:
                 break
+        # Nothing of the walk is left that could send a request later.
         assert client_tasks() == []
         seen = len(big.requests)
-        await asyncio.sleep(0.3)
-        assert len(big.requests) == seen <= 8
+    assert len(big.requests) == seen <= 8  # and the server, stopped, saw nothing more
 
 
 async def test_a_dropped_walk_stops_prefetching(big: Simulator) -> None:
@@ -353,8 +355,8 @@ async def test_a_result_smaller_than_the_fan_out_costs_at_most_n_requests(
     async with small.serve() as url, il.Client(small.credentials, base_url=url) as client:
         walk = client.iter_links(per_page=10, concurrency=concurrency)
         assert [link.link_id async for link in walk] == ids(small)
-        # Let any request still on the wire be seen before counting.
-        await asyncio.sleep(0.05)
+        # The fan-out's requests were all sent at the start: each is seen before counting.
+        await small.wait_for_requests(2 if concurrency == 1 else 4)
     assert {seen.page for seen in small.requests} <= {1, 2, 3, 4}
     assert len(small.requests) == (2 if concurrency == 1 else 4)
     assert walk.stats.records_yielded == 15
