@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,28 @@ def sample_envelope() -> dict[str, Any]:
     """InstantPay's own sample answer from the endpoint's reference page."""
     result: dict[str, Any] = json.loads((DATA / "reference_sample.json").read_text())
     return result
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """No event loop is current until a test sets one, whatever order the tests run in.
+
+    pytest-asyncio 0.26 (our lowest) asks for the current loop before an async test and
+    puts it back after: the first time, that makes one that nobody closes, and the next
+    ``asyncio.run`` (which leaves no loop current) drops it: a ResourceWarning, an error
+    here. The first ``asyncio.run`` of the suite used to prevent that only if it came
+    first; with pytest-xdist's order it may not.
+    """
+    asyncio.set_event_loop(None)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_random(request: pytest.FixtureRequest) -> None:
+    """The same random numbers (a retry's jitter) for a test wherever and after whatever it runs.
+
+    pytest-xdist hands tests to its workers in an order of its own: without a seed of the
+    test's own, the global generator's state would depend on the tests run before it.
+    """
+    random.seed(request.node.nodeid)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
