@@ -27,7 +27,10 @@ async def assert_nothing_left(client: il.Client) -> None:
     assert len(page.records) == 3
     others = asyncio.all_tasks() - {asyncio.current_task()}
     # The simulator's own request handlers run in this loop too; no other task may remain.
-    client_side = [t for t in others if not t.get_coro().__qualname__.startswith("RequestHandler")]
+    server = "RequestHandler"
+    client_side = [
+        t for t in others if not getattr(t.get_coro(), "__qualname__", "").startswith(server)
+    ]
     assert client_side == []
 
 

@@ -140,11 +140,12 @@ async def test_resume_from_a_checkpoint_is_exact_across_changes(concurrency: int
                 if len(got) == 35:
                     break
         checkpoint = il.Checkpoint.from_dict(first.checkpoint.to_dict())  # as saved to disk
+        assert checkpoint.next_page is not None
         got = got[: 10 * (checkpoint.next_page - 1)]  # a crash loses the partial page
         # While the job was down: links created, links claimed.
         sim.links[:0] = Simulator(3, seed=99).links
-        for link in [lk for lk in sim.links if lk["status"] == "ISSUED"][5:8]:
-            link["status"] = "CLAIMED"
+        for wire in [lk for lk in sim.links if lk["status"] == "ISSUED"][5:8]:
+            wire["status"] = "CLAIMED"
         second = client.iter_links(resume=checkpoint, concurrency=concurrency)
         got += [link.link_id async for link in second]
     created = {link["linkId"] for link in sim.links} - all_before

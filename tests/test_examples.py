@@ -23,8 +23,9 @@ async def test_the_web_app_lists_a_customers_links_through_one_shared_client(
     creds = il.Credentials(
         simulator.credentials.client_id, simulator.credentials.client_secret, "198.51.100.20"
     )
+    app = webapp.make_app(credentials=creds, base_url=base_url)
     async with (
-        TestServer(webapp.make_app(credentials=creds, base_url=base_url)) as server,
+        TestServer(app) as server,
         aiohttp.ClientSession() as browser,
     ):
         async with browser.get(server.make_url("/links"), params={"contact": email}) as reply:
@@ -32,7 +33,7 @@ async def test_the_web_app_lists_a_customers_links_through_one_shared_client(
             body = await reply.json()
         async with browser.get(server.make_url("/links")) as missing:
             assert missing.status == 400
-        client = server.app[webapp.CLIENT]
+        client = app[webapp.CLIENT]
     assert [link["link_id"] for link in body["links"]] == [w["linkId"] for w in wanted]
     assert simulator.requests[0].headers["X-Ipay-Endpoint-Ip"] == "127.0.0.1"
     assert body["links"][0]["amount"] == str(wanted[0]["amount"])

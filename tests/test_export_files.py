@@ -105,8 +105,8 @@ def test_csv_cells_that_would_run_as_formulas_get_a_quote_unless_csv_raw(
         assert main(argv_of(url, out, *extra)) == 0
     with out.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    for (row, name), text in HOSTILE.items():
-        assert rows[row][name] == (text if raw else "'" + text)
+    for (number, name), text in HOSTILE.items():
+        assert rows[number][name] == (text if raw else "'" + text)
     for row, wire in zip(rows, sim.links, strict=True):
         assert Decimal(row["amount"]) == Decimal(str(wire["amount"]))
         assert row["link_id"] == wire["linkId"]  # a cell that needs nothing is left alone
@@ -430,4 +430,5 @@ def test_resume_refuses_a_checkpoint_that_does_not_match_naming_the_mismatch(
     restart = shlex.join(["ipay-links", *argv, "--restart"])
     assert line.endswith(f"to discard links.jsonl.partial and start again: {restart}")
     assert sim.request_count == requests
-    assert (json.loads(saved_path.read_text()), partial_path.read_bytes()) == (saved, partial)
+    assert json.loads(saved_path.read_text()) == saved
+    assert partial_path.read_bytes() == partial

@@ -20,7 +20,7 @@ from ipay_links.testing import Simulator
 from .test_cli import serving
 
 README = Path(__file__).parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+BLOCKS: list[str] = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
 
 
 def block(containing: str) -> str:

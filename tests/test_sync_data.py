@@ -225,8 +225,8 @@ async def test_every_page_before_an_unstorable_link_is_stored(postgres: Postgres
                 pages.append((page.records, walk.checkpoint))
     engine = engine_for(database)
     writer = PageWriter(engine, report.sync_id, {"seen": 0, "new": 0, "changed": 0})
-    for page in pages:  # all five wait for the writer: one transaction, refused
-        writer._enqueue(page)
+    for records in pages:  # all five wait for the writer: one transaction, refused
+        writer._enqueue(records)
     writer._enqueue(None)
     with pytest.raises(UnstorableLinkError, match="purpose holds a NUL character"):
         await writer._write_all()

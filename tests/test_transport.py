@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -24,8 +24,8 @@ CREDENTIALS = Simulator(1).credentials
 class ScriptedTransport:
     """Answers each request with the next item of ``script`` (an answer or an error)."""
 
-    def __init__(self, script: list[Response | il.IpayError]) -> None:
-        self.script = script
+    def __init__(self, script: Sequence[Response | il.IpayError]) -> None:
+        self.script = list(script)
         self.sent: list[tuple[Request, float]] = []
         self.closed = False
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 
 import ipay_links as il
+from ipay_links._core.checkpoint import Consistency
 from ipay_links._core.protocol import Query
 from ipay_links._core.walkstate import MAX_STALLED_HEALS, Read, WalkState
 
@@ -117,7 +118,7 @@ def assert_exact(got: list[str], stayed: set[str], ever: set[str]) -> None:
     data=st.data(),
 )
 def test_a_walk_one_page_at_a_time_is_exact_under_any_mix_of_changes(
-    links: int, size: int, kind: str, consistency: il.Consistency, data: st.DataObject
+    links: int, size: int, kind: str, consistency: Consistency, data: st.DataObject
 ) -> None:
     server = ModelServer(links, size)
     before = set(server.ids)
