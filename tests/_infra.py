@@ -5,8 +5,9 @@ file, logs, temporary files), and is stopped when its ``with`` block ends. A ser
 as started once it has written its pid file: both write it after binding their port, so
 a port taken by another process is seen as an exit, never as a server that answers.
 
-A missing binary skips the tests, or fails them under ``CI=true`` (``.ci/run`` installs
-``nginx-light`` and ``tinyproxy``).
+A missing binary skips the tests, or fails them under ``CI=true`` (``.ci/run`` sets it,
+and installs ``nginx-light`` and ``tinyproxy``). Ports are picked free, and tried again
+when taken: pytest-xdist's workers start servers side by side.
 """
 
 from __future__ import annotations

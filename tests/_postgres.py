@@ -9,10 +9,12 @@ owns (pytest's own, ``/tmp/pytest-of-root``, is root's alone).
 
 The binaries come from the highest ``/usr/lib/postgresql/<version>/bin`` (Debian), else
 from PATH. A missing server skips the tests, or fails them under ``CI=true`` (``.ci/run``
-installs ``postgresql``). Clients (``psql``, ``createdb``, asyncpg) connect over TCP.
+sets it, and installs ``postgresql``). Clients (``psql``, ``createdb``, asyncpg) connect
+over TCP.
 
-Fixtures: ``postgres``, the server, started once per session; ``postgres_url``, a new
-database on it for each test. Wire them in ``tests/conftest.py`` with one line::
+Fixtures: ``postgres``, the server, started once per session (so once per pytest-xdist
+worker, each on a port of its own); ``postgres_url``, a new database on it for each
+test. Wire them in ``tests/conftest.py`` with one line::
 
     from ._postgres import postgres_fixture, postgres_url_fixture  # noqa: F401
 
